@@ -1,0 +1,68 @@
+# One-command setup: `make run` (console on http://localhost:8501), `make test` (every test).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PORT   ?= 8501
+DEMO_REPORTS ?= 25000
+DEMO_SEED    ?= 2024
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test lint typecheck bench demo-data db secrets venv venv-dev clean help
+
+help:
+	@echo "make run       set up everything and start the console on port $(PORT)"
+	@echo "make test      set up and run lint, type checks and the whole test suite"
+	@echo "make demo-data regenerate the demo database ($(DEMO_REPORTS) reports)"
+	@echo "make bench     run the benchmarks (results in bench/results/)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.run-stamp: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-stamp: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $(VENV)/.run-stamp $@
+
+venv: $(VENV)/.run-stamp
+venv-dev: $(VENV)/.dev-stamp
+
+# The cookie-signing key of the login: random, generated once, never committed.
+secrets: .streamlit/secrets.toml
+.streamlit/secrets.toml:
+	@mkdir -p .streamlit
+	@$(PYTHON) -c "import secrets; print('[auth]'); print('cookie_key = \"' + secrets.token_urlsafe(48) + '\"')" > $@
+	@chmod 600 $@
+	@echo "generated $@ (random cookie key)"
+
+db: venv
+	$(PY) -m ihanoi_core init-db
+	$(PY) -m ihanoi_core seed-demo --if-empty --reports $(DEMO_REPORTS) --seed $(DEMO_SEED)
+
+demo-data: venv
+	$(PY) -m ihanoi_core init-db
+	$(PY) -m ihanoi_core seed-demo --reports $(DEMO_REPORTS) --seed $(DEMO_SEED)
+
+run: venv secrets db
+	$(VENV)/bin/streamlit run Home.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv-dev
+	$(VENV)/bin/mypy --strict ihanoi_core
+
+test: venv-dev lint typecheck
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: venv-dev
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,11 @@
+"""The iHanoi console's domain: models, workflow, routing, deadlines, statistics.
+
+Importable on its own (no Streamlit), so analysts can use it from Jupyter:
+
+    from ihanoi_core.db import session_scope
+    from ihanoi_core import queries
+    with session_scope() as s:
+        queries.status_counts(s)
+"""
+
+__version__ = "0.1.0"
