@@ -9,35 +9,24 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from typing import Protocol
 
 import bcrypt
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import ValidationError
 from ihanoi_core.models import Category, Report, ReportCreate, ReportEvent, Unit, User, UserCreate
 from ihanoi_core.reference import SYSTEM_USERNAME
+from ihanoi_core.routing import Router, router_for
 from ihanoi_core.text import search_text_of
-from ihanoi_core.vocab import Action, Kind, Role, RoutingFlag, Status, UnitKind
+from ihanoi_core.vocab import HANDLING_UNIT_KINDS, Action, Kind, Role, RoutingFlag, Status, UnitKind
 from ihanoi_core.workflow import ActionParams, Actor, DeadlinePolicy, apply
 
+HANDLING_KINDS = tuple(sorted(HANDLING_UNIT_KINDS))
 BCRYPT_MAX_BYTES = 72
 MIN_PASSWORD_CHARS = 8
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-
-class RouteLike(Protocol):
-    unit_code: str | None
-    district_code: str | None
-    ward_code: str | None
-    layout: str
-    reason: str | None
-
-
-class RouterLike(Protocol):
-    def route(self, lat: float | None, lon: float | None, on: object) -> RouteLike: ...
 
 
 # ----------------------------------------------------------------- users
@@ -60,14 +49,25 @@ def check_password(password: str, password_hash: str) -> bool:
     encoded = password.encode("utf-8")
     if len(encoded) > BCRYPT_MAX_BYTES or not password_hash.startswith("$2"):
         return False
-    return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+    try:
+        return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+    except ValueError:  # a damaged stored hash means "no", never a crash of the login page
+        return False
+
+
+def find_unit(
+    session: Session, code: str, kinds: tuple[UnitKind, ...] | None = None
+) -> Unit | None:
+    """The unit with `code` among `kinds`: codes repeat across kinds (a 2025 commune
+    reuses the GSO code of a 2024 ward), so callers say which kind they mean."""
+    stmt = select(Unit).where(Unit.code == code)
+    if kinds:
+        stmt = stmt.where(col(Unit.kind).in_([k.value for k in kinds]))
+    return session.exec(stmt.order_by(col(Unit.id))).first()
 
 
 def unit_by_code(session: Session, code: str, kinds: tuple[UnitKind, ...] | None = None) -> Unit:
-    stmt = select(Unit).where(Unit.code == code)
-    if kinds:
-        stmt = stmt.where(Unit.kind.in_([k.value for k in kinds]))  # type: ignore[attr-defined]
-    unit = session.exec(stmt).first()
+    unit = find_unit(session, code, kinds)
     if unit is None:
         raise ValidationError("unit", f"unknown unit code {code!r}")
     return unit
@@ -90,7 +90,7 @@ def create_user(
         raise ValidationError("username", f"{username!r} already exists")
     unit_id: int | None = None
     if data.unit_code:
-        unit_id = unit_by_code(session, data.unit_code).id
+        unit_id = unit_by_code(session, data.unit_code, HANDLING_KINDS).id
     elif role in (Role.OFFICER, Role.UNIT_LEADER):
         raise ValidationError("unit", "unit roles need a unit")
     user = User(
@@ -142,7 +142,7 @@ def create_report(
     *,
     data: ReportCreate,
     now: datetime,
-    router: RouterLike | None = None,
+    router: Router | None = None,
     deadlines: DeadlinePolicy | None = None,
     code: str | None = None,
     auto_route: bool = True,
@@ -168,8 +168,6 @@ def create_report(
         flag = RoutingFlag.NO_LOCATION
     else:
         if router is None:
-            from ihanoi_core.routing import router_for
-
             router = router_for(session)
         on = data.submitted_at.astimezone(HANOI_TZ).date()
         result = router.route(data.lat, data.lon, on)
@@ -183,9 +181,10 @@ def create_report(
             else:
                 district_id = target.id
                 if result.ward_code:
-                    ward_id = unit_by_code(session, result.ward_code, (UnitKind.WARD,)).id
+                    ward = find_unit(session, result.ward_code, (UnitKind.WARD,))
+                    ward_id = ward.id if ward else None  # a loaded file may name new wards
     if category.default_unit_code:
-        target = unit_by_code(session, category.default_unit_code)
+        target = unit_by_code(session, category.default_unit_code, HANDLING_KINDS)
         flag = None
     elif data.kind == Kind.PROCEDURE.value:
         target, flag = None, RoutingFlag.CITY_LEVEL

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
+from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import (
     ConflictError,
     NotFound,
@@ -173,6 +174,14 @@ class UnitRef:
     code: str
     kind: UnitKind
     name: str
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    def is_valid_on(self, day: date) -> bool:
+        """Units have validity dates: districts ended on 30/06/2025, communes began 01/07."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
 
 
 @dataclass(frozen=True)
@@ -231,9 +240,9 @@ class SessionLookups:
 
     def unit(self, unit_id: int) -> UnitRef | None:
         u = self.session.get(Unit, unit_id)
-        return (
-            None if u is None or u.id is None else UnitRef(u.id, u.code, UnitKind(u.kind), u.name)
-        )
+        if u is None or u.id is None:
+            return None
+        return UnitRef(u.id, u.code, UnitKind(u.kind), u.name, u.valid_from, u.valid_to)
 
     def user(self, user_id: int) -> Actor | None:
         u = self.session.get(User, user_id)
@@ -298,7 +307,9 @@ def _text(value: str | None, field_name: str, minimum: int) -> str:
     return text
 
 
-def _handling_unit(params: ActionParams, lookups: Lookups, state: ReportState) -> UnitRef:
+def _handling_unit(
+    params: ActionParams, lookups: Lookups, state: ReportState, now: datetime
+) -> UnitRef:
     if params.to_unit_id is None:
         raise ValidationError("to_unit", "a unit is required")
     unit = lookups.unit(params.to_unit_id)
@@ -308,6 +319,8 @@ def _handling_unit(params: ActionParams, lookups: Lookups, state: ReportState) -
         raise ValidationError("to_unit", "this unit does not handle reports")
     if unit.id == state.current_unit_id:
         raise ValidationError("to_unit", "the report is already at this unit")
+    if not unit.is_valid_on(now.astimezone(HANOI_TZ).date()):
+        raise ValidationError("to_unit", "this unit does not exist on this date")
     return unit
 
 
@@ -328,7 +341,7 @@ def plan(
     template_code: str | None = None
 
     if action in (Action.ROUTE, Action.DISPATCH, Action.REASSIGN):
-        unit = _handling_unit(params, lookups, state)
+        unit = _handling_unit(params, lookups, state, now)
         reason = (params.reason or "").strip() or None
         new = replace(
             new,
@@ -532,15 +545,15 @@ def apply(
     if report.version != expected_version:
         who, when = last_change(session, report_id)
         raise ConflictError(report_id, expected_version, report.version, who, when)
+    lookups = lookups or SessionLookups(session)
+    # The rules judge the account as it is now, not as it was at login: a deactivated
+    # user or one moved to another unit cannot act with a stale session.
+    current = lookups.user(actor.user_id) if actor.user_id is not None else None
+    if current is None:
+        raise PermissionDenied(action.value, actor.role.value, "inactive")
     state = state_of(report, category_code_of(session, report.category_id))
     new_state, event = plan(
-        state,
-        action,
-        actor,
-        params or ActionParams(),
-        now,
-        lookups or SessionLookups(session),
-        deadlines,
+        state, action, current, params or ActionParams(), now, lookups, deadlines
     )
     write_state(report, new_state, now)
     try:
