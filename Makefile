@@ -8,7 +8,7 @@ DEMO_REPORTS ?= 25000
 DEMO_SEED    ?= 2024
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint typecheck bench demo-data db secrets venv venv-dev clean help
+.PHONY: system-deps run test lint typecheck bench demo-data db secrets venv venv-dev clean help
 
 help:
 	@echo "make run       set up everything and start the console on port $(PORT)"
@@ -27,6 +27,21 @@ $(VENV)/.run-stamp: requirements.txt | $(PY)
 $(VENV)/.dev-stamp: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $(VENV)/.run-stamp $@
+
+# Debian packages the tests and documents need: Chromium for the browser tests (Playwright
+# cannot download its own browser here), DejaVu fonts for Vietnamese PDFs, poppler for
+# checking PDFs. Installed only when missing.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core poppler-utils
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 venv: $(VENV)/.run-stamp
 venv-dev: $(VENV)/.dev-stamp
@@ -47,7 +62,7 @@ demo-data: venv
 	$(PY) -m ihanoi_core init-db
 	$(PY) -m ihanoi_core seed-demo --reports $(DEMO_REPORTS) --seed $(DEMO_SEED)
 
-run: venv secrets db
+run: venv system-deps secrets db
 	$(VENV)/bin/streamlit run Home.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
@@ -58,7 +73,7 @@ lint: venv-dev
 typecheck: venv-dev
 	$(VENV)/bin/mypy --strict ihanoi_core
 
-test: venv-dev lint typecheck
+test: venv-dev system-deps lint typecheck
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: venv-dev

@@ -63,7 +63,7 @@ from ihanoi_core import config
 
 log = logging.getLogger(__name__)
 
-UnitKind = Literal["district", "ward", "commune"]
+GeoKind = Literal["district", "ward", "commune"]
 
 HANOI_PROVINCE_CODE = "01"
 """GSO code of Hà Nội: the one fact about the city this module may hard-code."""
@@ -101,7 +101,7 @@ class AdminUnit:
     code: str
     name: str
     level: str
-    kind: UnitKind
+    kind: GeoKind
     parent_code: str | None
     valid_from: date | None
     valid_to: date | None
@@ -116,7 +116,7 @@ class UnitShape:
     code: str
     name: str
     level: str
-    kind: UnitKind
+    kind: GeoKind
     parent_code: str | None
     geometry: BaseGeometry
 
@@ -164,7 +164,7 @@ class HanoiBoundaries:
     conversions: tuple[WardConversion, ...]
     commune_centroids: tuple[Candidate, ...]
 
-    def by_kind(self, kind: UnitKind) -> tuple[UnitShape, ...]:
+    def by_kind(self, kind: GeoKind) -> tuple[UnitShape, ...]:
         """The units of one kind."""
         return {"district": self.districts, "ward": self.wards, "commune": self.communes}[kind]
 
@@ -177,8 +177,8 @@ class Layout:
     name: str
     valid_from: date | None
     valid_to: date | None
-    kinds: tuple[UnitKind, ...]
-    unit_kind: UnitKind
+    kinds: tuple[GeoKind, ...]
+    unit_kind: GeoKind
     """The kind of unit that handles a report under this layout."""
 
     def applies_on(self, on: date) -> bool:
@@ -814,7 +814,7 @@ def default_admin_units() -> list[AdminUnit]:
     return units
 
 
-def unit_geometries(kind: UnitKind) -> dict[str, BaseGeometry]:
+def unit_geometries(kind: GeoKind) -> dict[str, BaseGeometry]:
     """Default polygons by code (lon/lat): districts, wards or communes."""
     return {s.code: s.geometry for s in hanoi_boundaries().by_kind(kind)}
 
@@ -844,7 +844,7 @@ def _clean_metric(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def simplified_geojson(
-    kind: UnitKind, *, tolerance_m: float = 60.0, precision: int = 5
+    kind: GeoKind, *, tolerance_m: float = 60.0, precision: int = 5
 ) -> dict[str, Any]:
     """A small FeatureCollection of the default units, for maps.
 

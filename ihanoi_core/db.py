@@ -79,9 +79,16 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """One session per user action: commit on success, roll back on any error."""
+def session_scope(engine: Engine | None = None, *, snapshot: bool = False) -> Iterator[Session]:
+    """One session per user action: commit on success, roll back on any error.
+
+    `snapshot=True` makes every statement of the session see the same moment (REPEATABLE
+    READ on PostgreSQL; a SQLite transaction already reads one snapshot), so a report
+    built from several queries never mixes two states of the database.
+    """
     session = Session(engine or get_engine(), expire_on_commit=False)
+    if snapshot and session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     try:
         yield session
         session.commit()

@@ -37,7 +37,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ihanoi_core import boundaries
-from ihanoi_core.boundaries import Layout, UnitKind
+from ihanoi_core.boundaries import Layout, GeoKind
 from ihanoi_core.errors import BoundaryFileError
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ class BoundaryLayer:
             for i, c in zip(index.tolist(), contained.tolist(), strict=True)
         ]
 
-    def unit_geometry(self, kind: UnitKind, code: str) -> BaseGeometry | None:
+    def unit_geometry(self, kind: GeoKind, code: str) -> BaseGeometry | None:
         """Metric polygon of a unit of this layer (union of its pieces), or None."""
         key = (kind, code)
         with self._lock:
@@ -249,12 +249,12 @@ class BoundaryLayer:
             self._unit_cache[key] = geometry
         return geometry
 
-    def has_unit(self, kind: UnitKind, code: str) -> bool:
+    def has_unit(self, kind: GeoKind, code: str) -> bool:
         """True if a piece of this layer belongs to that unit."""
         return any(_piece_code(p, kind) == code for p in self.pieces)
 
 
-def _piece_code(piece: BoundaryPiece, kind: UnitKind) -> str | None:
+def _piece_code(piece: BoundaryPiece, kind: GeoKind) -> str | None:
     if kind == "district":
         return piece.district_code
     if kind == "ward":
@@ -333,7 +333,7 @@ class Router:
         code: str,
         rng: random.Random,
         *,
-        kind: UnitKind | None = None,
+        kind: GeoKind | None = None,
         on: date | None = None,
     ) -> tuple[float, float]:
         """A (lat, lon) strictly inside a unit that routes back to it, for demo data.
@@ -370,13 +370,13 @@ class Router:
         return max(own, key=lambda layer: (layer.starts_on(), layer.is_override))
 
     def _unit_options(
-        self, code: str, kind: UnitKind | None, on: date | None
-    ) -> list[tuple[BoundaryLayer, UnitKind]]:
+        self, code: str, kind: GeoKind | None, on: date | None
+    ) -> list[tuple[BoundaryLayer, GeoKind]]:
         if on is not None:
             layers = [self.layer_for(on)]
         else:
             layers = [self._newest_layer(layout) for layout in self.layouts]
-        options: list[tuple[BoundaryLayer, UnitKind]] = []
+        options: list[tuple[BoundaryLayer, GeoKind]] = []
         for layer in layers:
             for k in layer.layout.kinds:
                 if (kind is None or k == kind) and layer.has_unit(k, code):
@@ -395,7 +395,7 @@ def _intersection(geometries: Sequence[BaseGeometry | None]) -> BaseGeometry | N
     return shared
 
 
-def _routes_to(layer: BoundaryLayer, kind: UnitKind, code: str, x: float, y: float) -> bool:
+def _routes_to(layer: BoundaryLayer, kind: GeoKind, code: str, x: float, y: float) -> bool:
     index, contained = layer.locate(np.array([x]), np.array([y]))
     return (
         bool(contained[0]) and index[0] >= 0 and _piece_code(layer.pieces[index[0]], kind) == code
@@ -499,7 +499,7 @@ def random_point_in(code: str, rng: random.Random) -> tuple[float, float]:
 class ParsedFeature:
     """One accepted feature of a boundary file (geometry repaired, lon/lat)."""
 
-    kind: UnitKind
+    kind: GeoKind
     code: str
     name: str
     level: str | None
@@ -686,7 +686,7 @@ def _other_layout_hint(features: Sequence[Any], layout: str) -> str:
 
 def _classify(
     layout: str, code: str, level: str | None, parent: str | None
-) -> tuple[UnitKind | None, str | None]:
+) -> tuple[GeoKind | None, str | None]:
     """The unit kind of a feature under a layout, or a problem."""
     if not code.isdigit():
         return None, "code must be digits (GSO code)"
@@ -865,6 +865,6 @@ def _layers_from_rows(rows: Sequence[Any]) -> list[BoundaryLayer]:
     return layers
 
 
-def unit_names(kind: UnitKind) -> Mapping[str, str]:
+def unit_names(kind: GeoKind) -> Mapping[str, str]:
     """Default names by code for one kind (handy for labels and tests)."""
     return {s.code: s.name for s in boundaries.hanoi_boundaries().by_kind(kind)}
