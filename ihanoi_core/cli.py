@@ -58,12 +58,14 @@ def parse_datetime(text: str) -> datetime:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ihanoi_core import cli_commands, cli_routing
+    from ihanoi_core import cli_commands, cli_demo, cli_routing, cli_stats
 
     parser = CliParser(prog="python -m ihanoi_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
     cli_commands.register(sub)
     cli_routing.register(sub)
+    cli_stats.register(sub)
+    cli_demo.register(sub)
     return parser
 
 

@@ -242,6 +242,7 @@ class ReportEvent(SQLModel, table=True):
     template_code: str | None = Field(default=None, max_length=64)
     result_text: str | None = Field(default=None, sa_column=Column(Text))
     rating: str | None = Field(default=None, max_length=16)
+    is_public: bool | None = None
     source_file: str | None = Field(default=None, max_length=300)
     source_row: int | None = None
 

@@ -357,6 +357,13 @@ def _check_aware(as_of: datetime) -> None:
 # -------------------------------------------------------- the reports in scope
 
 
+def count_reports(session: Session) -> int:
+    """How many reports the database holds (any status)."""
+    return int(
+        _connection(session).execute(sa.select(sa.func.count()).select_from(_REPORT)).scalar_one()
+    )
+
+
 def latest_event_at(session: Session) -> datetime | None:
     """When the last recorded change happened (None on an empty database)."""
     return _connection(session).execute(sa.select(sa.func.max(_EVENT.c.at))).scalar_one_or_none()

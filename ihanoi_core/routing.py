@@ -37,7 +37,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ihanoi_core import boundaries
-from ihanoi_core.boundaries import Layout, GeoKind
+from ihanoi_core.boundaries import GeoKind, Layout
 from ihanoi_core.errors import BoundaryFileError
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from datetime import datetime
 import bcrypt
 from sqlmodel import Session, col, select
 
+from ihanoi_core.boundaries import layout_by_id
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import ValidationError
 from ihanoi_core.models import Category, Report, ReportCreate, ReportEvent, Unit, User, UserCreate
@@ -174,9 +175,10 @@ def create_report(
         if result.unit_code is None:
             flag = RoutingFlag.OUTSIDE_HANOI
         else:
-            kinds = (UnitKind.COMMUNE,) if result.layout == "2025" else (UnitKind.DISTRICT,)
-            target = unit_by_code(session, result.unit_code, kinds)
-            if result.layout == "2025":
+            # Layouts are data: the handling unit's kind is the layout's, not a year's.
+            unit_kind = UnitKind(layout_by_id(result.layout).unit_kind)
+            target = unit_by_code(session, result.unit_code, (unit_kind,))
+            if unit_kind is UnitKind.COMMUNE:
                 ward_id = target.id
             else:
                 district_id = target.id

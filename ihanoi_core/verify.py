@@ -94,7 +94,7 @@ def _stream(session: Session, stmt: sa.Select[Any]) -> Generator[Any, None, None
 def _reports(session: Session) -> Iterator[Any]:
     r = _REPORT.c
     stmt = sa.select(
-        r.id, r.status, r.current_unit_id, r.assignee_id, r.version, r.due_at, r.rating
+        r.id, r.status, r.current_unit_id, r.assignee_id, r.version, r.due_at, r.rating, r.is_public
     ).order_by(r.id)
     return _stream(session, stmt)
 
@@ -113,6 +113,7 @@ def _events(session: Session) -> Generator[Any, None, None]:
         e.assignee_id,
         e.due_at,
         e.rating,
+        e.is_public,
     ).order_by(e.report_id, e.seq)
     return _stream(session, stmt)
 
@@ -146,6 +147,7 @@ def check_history(report: Any, events: list[Any]) -> list[Mismatch]:
         add(MismatchCode.BAD_START, "events[1].to_status", _RECEIVED, first.to_status)
 
     rating: str | None = None
+    is_public = False
     for previous, event in pairwise(events):
         if event.from_status != previous.to_status:
             add(
@@ -171,6 +173,8 @@ def check_history(report: Any, events: list[Any]) -> list[Mismatch]:
             rating = event.rating
         elif event.action == _REOPEN:
             rating = None
+        if event.action == _PUBLISH:
+            is_public = bool(event.is_public)
 
     last = events[-1]
     expected_state = (
@@ -180,6 +184,7 @@ def check_history(report: Any, events: list[Any]) -> list[Mismatch]:
         ("version", last.seq, report.version),
         ("due_at", last.due_at, report.due_at),
         ("rating", rating, report.rating),
+        ("is_public", is_public, bool(report.is_public)),
     )
     for name, expected, actual in expected_state:
         if actual != expected:
@@ -217,6 +222,7 @@ _INITIAL: Final = frozenset(a.value for a in INITIAL_ACTIONS)
 _RECEIVED: Final = Status.RECEIVED.value
 _RATE: Final = Action.RATE.value
 _REOPEN: Final = Action.REOPEN.value
+_PUBLISH: Final = Action.PUBLISH.value
 
 
 def _transition_problem(event: Any) -> tuple[str, str, str] | None:

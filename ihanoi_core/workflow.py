@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -163,6 +163,7 @@ class EventRecord:
     template_code: str | None = None
     result_text: str | None = None
     rating: Rating | None = None
+    is_public: bool | None = None  # set by `publish` only
 
 
 # ------------------------------------------------------ what the rules look up
@@ -429,6 +430,7 @@ def plan(
         template_code=template_code,
         result_text=new.result_text if action is Action.DRAFT else None,
         rating=new.rating if action is Action.RATE else None,
+        is_public=new.is_public if action is Action.PUBLISH else None,
     )
     return new, event
 
@@ -477,26 +479,34 @@ def write_state(report: Report, state: ReportState, now: datetime) -> None:
     flag_modified(report, "updated_at")  # every action is an UPDATE, so the version moves
 
 
+def event_values(report_id: int, event: EventRecord) -> dict[str, Any]:
+    """The `report_event` columns of an event: one mapping for the ORM and bulk inserts."""
+    return {
+        "report_id": report_id,
+        "seq": event.seq,
+        "at": event.at,
+        "actor_id": event.actor_id,
+        "actor_role": event.actor_role.value,
+        "action": event.action.value,
+        "from_status": event.from_status.value if event.from_status else None,
+        "to_status": event.to_status.value,
+        "from_unit_id": event.from_unit_id,
+        "to_unit_id": event.to_unit_id,
+        "assignee_id": event.assignee_id,
+        "priority": event.priority.value if event.priority else None,
+        "due_at": event.due_at,
+        "reason": event.reason,
+        "template_code": event.template_code,
+        "result_text": event.result_text,
+        "rating": event.rating.value if event.rating else None,
+        "is_public": event.is_public,
+        "source_file": None,
+        "source_row": None,
+    }
+
+
 def event_row(report_id: int, event: EventRecord) -> ReportEvent:
-    return ReportEvent(
-        report_id=report_id,
-        seq=event.seq,
-        at=event.at,
-        actor_id=event.actor_id,
-        actor_role=event.actor_role.value,
-        action=event.action.value,
-        from_status=event.from_status.value if event.from_status else None,
-        to_status=event.to_status.value,
-        from_unit_id=event.from_unit_id,
-        to_unit_id=event.to_unit_id,
-        assignee_id=event.assignee_id,
-        priority=event.priority.value if event.priority else None,
-        due_at=event.due_at,
-        reason=event.reason,
-        template_code=event.template_code,
-        result_text=event.result_text,
-        rating=event.rating.value if event.rating else None,
-    )
+    return ReportEvent(**event_values(report_id, event))
 
 
 def last_change(session: Session, report_id: int) -> tuple[str | None, datetime | None]:

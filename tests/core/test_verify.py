@@ -73,6 +73,13 @@ def test_unit_version_and_rating_written_by_hand_are_reported(session: Session) 
     }
 
 
+def test_a_result_hidden_by_hand_is_reported(session: Session) -> None:
+    city = build_city(session)
+    b = city.ids["B"]  # published publicly: the publish event says so
+    tamper(session, "UPDATE report SET is_public = :no WHERE id = :id", no=False, id=b)
+    assert found(session) == {(b, "state_differs", "is_public", "True", "False")}
+
+
 def test_a_deadline_moved_by_hand_is_reported(session: Session) -> None:
     city = build_city(session)
     j = city.report(session, "J")
@@ -213,6 +220,7 @@ def _row(seq: int, action: str, role: str, frm: str | None, to: str, **kw: objec
         "assignee_id": 5,
         "due_at": None,
         "rating": None,
+        "is_public": None,
     }
     fields.update(kw)
     return SimpleNamespace(**fields)
@@ -227,6 +235,7 @@ def _report(**kw: object) -> object:
         "version": 8,
         "due_at": None,
         "rating": None,
+        "is_public": False,
     }
     fields.update(kw)
     return SimpleNamespace(**fields)

@@ -248,6 +248,7 @@ def upgrade() -> None:
         sa.Column("template_code", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("result_text", sa.Text(), nullable=True),
         sa.Column("rating", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("is_public", sa.Boolean(), nullable=True),
         sa.Column("source_file", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
         sa.Column("source_row", sa.Integer(), nullable=True),
         sa.CheckConstraint(
