@@ -54,13 +54,26 @@ secrets: .streamlit/secrets.toml
 	@chmod 600 $@
 	@echo "generated $@ (random cookie key)"
 
-db: venv
-	$(PY) -m ihanoi_core init-db
-	$(PY) -m ihanoi_core seed-demo --if-empty --reports $(DEMO_REPORTS) --seed $(DEMO_SEED)
+# The demo accounts' password: IHANOI_DEMO_PASSWORD if set, else generated once and kept
+# in data/ (git-ignored) so that it survives the next `make run`.
+DEMO_PASSWORD_FILE := data/demo-password.txt
+$(DEMO_PASSWORD_FILE):
+	@mkdir -p data
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(9))" > $@
+	@chmod 600 $@
+DEMO_ENV = IHANOI_DEMO_PASSWORD="$${IHANOI_DEMO_PASSWORD:-$$(cat $(DEMO_PASSWORD_FILE))}"
 
-demo-data: venv
+db: venv $(DEMO_PASSWORD_FILE)
 	$(PY) -m ihanoi_core init-db
-	$(PY) -m ihanoi_core seed-demo --reports $(DEMO_REPORTS) --seed $(DEMO_SEED)
+	$(DEMO_ENV) $(PY) -m ihanoi_core seed-demo --if-empty --reports $(DEMO_REPORTS) --seed $(DEMO_SEED) \
+		| grep -v ': ld\.'
+	@echo "Demo accounts: dieuphoi1 (dispatcher), lanhdao1 (leader), phantich1 (analyst),"
+	@echo "  quantri (admin), ld.<unit> (unit leader, e.g. ld.008), cb1.<unit> (officer)."
+	@echo "Demo password: $${IHANOI_DEMO_PASSWORD:-$$(cat $(DEMO_PASSWORD_FILE)) (in $(DEMO_PASSWORD_FILE))}"
+
+demo-data: venv $(DEMO_PASSWORD_FILE)
+	rm -f data/ihanoi.db data/ihanoi.db-wal data/ihanoi.db-shm
+	$(MAKE) db
 
 run: venv system-deps secrets db
 	$(VENV)/bin/streamlit run Home.py --server.port $(PORT) --server.headless true \
