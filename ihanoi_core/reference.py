@@ -23,6 +23,10 @@ from ihanoi_core.models import AdminEvent, Category, Template, Unit, User
 from ihanoi_core.vocab import Kind, Role, TemplateKind, UnitKind
 
 SYSTEM_USERNAME = "system"
+_NAME_KEYS = {"code", "name_vi", "name_en"}
+_CHILD_KEYS = _NAME_KEYS | {"default_unit"}
+_TOP_KEYS = _CHILD_KEYS | {"share", "children"}
+_TEMPLATE_KEYS = {"code", "kind", "title_vi", "title_en", "text_vi", "text_en", "category"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,24 @@ def _upsert(
     return existing
 
 
+def check_keys(entry: Any, allowed: set[str], required: set[str], where: str) -> None:
+    """Refuse a reference entry with a missing or unknown key, naming file and entry.
+
+    YAML flow mappings are easy to break (an unquoted comma in a name makes a new key),
+    so an unexpected key is an error, never silently dropped text.
+    """
+    if not isinstance(entry, dict):
+        raise ValidationError(where, "expected a mapping")
+    unknown = set(entry) - allowed
+    missing = required - set(entry)
+    if unknown or missing:
+        raise ValidationError(
+            where,
+            f"unknown keys {sorted(map(str, unknown))}, missing keys {sorted(missing)}"
+            " (quote names that contain commas)",
+        )
+
+
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -145,6 +167,7 @@ def load_categories(session: Session, now: datetime, counts: dict[str, int]) -> 
     order = 0
     for kind in (Kind.ONSITE, Kind.PROCEDURE):
         for top in data[kind.value]:
+            check_keys(top, _TOP_KEYS, _NAME_KEYS, f"categories.yaml {kind.value}")
             order += 1
             fields = {
                 "name_vi": top["name_vi"],
@@ -164,6 +187,7 @@ def load_categories(session: Session, now: datetime, counts: dict[str, int]) -> 
             )
             session.flush()
             for child in top.get("children", []):
+                check_keys(child, _CHILD_KEYS, _NAME_KEYS, f"categories.yaml {top['code']}")
                 order += 1
                 fields = {
                     "name_vi": child["name_vi"],
@@ -187,6 +211,7 @@ def load_categories(session: Session, now: datetime, counts: dict[str, int]) -> 
 
 def load_templates(session: Session, now: datetime, counts: dict[str, int]) -> None:
     for t in read_yaml(reference_path("templates.yaml")):
+        check_keys(t, _TEMPLATE_KEYS, _TEMPLATE_KEYS - {"category"}, "templates.yaml")
         kind = TemplateKind(t["kind"])
         fields = {
             "kind": kind.value,

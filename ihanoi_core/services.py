@@ -39,6 +39,9 @@ def validate_password(password: str) -> None:
         raise ValidationError("password", f"at least {MIN_PASSWORD_CHARS} characters")
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise ValidationError("password", f"at most {BCRYPT_MAX_BYTES} bytes (UTF-8)")
+    if password != password.strip():
+        # the login form strips what is typed: such a password could never log in
+        raise ValidationError("password", "no spaces at the start or the end")
 
 
 def hash_password(password: str) -> str:
@@ -84,7 +87,9 @@ def create_user(
         raise ValidationError("role", f"unknown role {data.role!r}") from None
     if role is Role.SYSTEM:
         raise ValidationError("role", "the system role cannot log in")
-    username = data.username.strip()
+    # The login form lower-cases what is typed, so usernames are stored lower-case and
+    # "Lan" and "lan" cannot both exist.
+    username = data.username.strip().lower()
     if not USERNAME_PATTERN.fullmatch(username):
         raise ValidationError("username", "letters, digits, '.', '_' or '-' (1-64 chars)")
     if session.exec(select(User).where(User.username == username)).first():

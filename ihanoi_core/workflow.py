@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
@@ -509,6 +510,15 @@ def event_row(report_id: int, event: EventRecord) -> ReportEvent:
     return ReportEvent(**event_values(report_id, event))
 
 
+SQLITE_BUSY_SNAPSHOT = 517
+
+
+def is_stale_snapshot(exc: OperationalError) -> bool:
+    """SQLite (WAL) refuses a write from a transaction that read an older snapshot:
+    someone else wrote in between, which for us is an optimistic-lock conflict."""
+    return getattr(exc.orig, "sqlite_errorcode", None) == SQLITE_BUSY_SNAPSHOT
+
+
 def last_change(session: Session, report_id: int) -> tuple[str | None, datetime | None]:
     """Who changed the report last and when: what a conflict message tells the user."""
     row = session.exec(
@@ -565,12 +575,18 @@ def apply(
     new_state, event = plan(
         state, action, current, params or ActionParams(), now, lookups, deadlines
     )
-    write_state(report, new_state, now)
     try:
-        session.flush()
-    except StaleDataError as exc:
-        session.rollback()
-        who, when = last_change(session, report_id)
+        # A savepoint, so a lost race undoes only this write, not the caller's transaction.
+        with session.begin_nested():
+            write_state(report, new_state, now)
+            session.flush()
+    except (StaleDataError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and not is_stale_snapshot(exc):
+            raise
+        session.expire(report)
+        # This transaction's snapshot is stale: ask a fresh connection who changed it.
+        with Session(session.get_bind()) as fresh:
+            who, when = last_change(fresh, report_id)
         raise ConflictError(report_id, expected_version, expected_version + 1, who, when) from exc
     session.add(event_row(report.id, event))
     session.flush()

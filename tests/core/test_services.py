@@ -374,7 +374,8 @@ def test_duplicate_username_is_refused(session: Session, engine: sa.Engine, now:
     create_user(session, data=new_user(), now=now)
     session.commit()
     before = user_count(engine)
-    for username in ("can_bo_moi", "  can_bo_moi  "):
+    # the login form lower-cases what is typed: "Can_Bo_Moi" would be the same login
+    for username in ("can_bo_moi", "  can_bo_moi  ", "Can_Bo_Moi"):
         with pytest.raises(ValidationError) as info:
             create_user(session, data=new_user(username=username, unit_code="001"), now=now)
         assert info.value.field == "username"
@@ -450,3 +451,11 @@ def test_naive_now_is_never_stored(session: Session, engine: sa.Engine) -> None:
         )
     session.rollback()
     assert counts(engine) == before
+
+
+@pytest.mark.parametrize("password", [" mat-khau-dai", "mat-khau-dai ", "\tmat-khau-dai"])
+def test_password_with_edge_spaces_is_refused(password: str) -> None:
+    # the login form strips what is typed, so such a password could never log in
+    with pytest.raises(ValidationError) as info:
+        validate_password(password)
+    assert info.value.field == "password"

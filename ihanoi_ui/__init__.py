@@ -1,0 +1,1 @@
+"""Streamlit-only helpers of the console: auth, i18n, cached resources, components."""
