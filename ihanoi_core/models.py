@@ -159,6 +159,7 @@ class Report(ReportBase, table=True):
         UniqueConstraint("source", "source_ref", name="uq_report_source_ref"),
         Index("ix_report_status_unit", "status", "current_unit_id"),
         Index("ix_report_submitted", "submitted_at"),
+        Index("ix_report_received", "received_at"),
         Index("ix_report_due", "due_at"),
     )
     __mapper_args__ = {"version_id_col": _report_version}

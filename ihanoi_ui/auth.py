@@ -30,6 +30,7 @@ Where the city has an identity provider, Streamlit's own OIDC login (`st.login`,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from typing import Any
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.errors import StreamlitAPIException
 
 from ihanoi_core import accounts
 from ihanoi_core.accounts import AccountError, Identity, LockoutPolicy, SessionRefused
@@ -120,7 +122,8 @@ def require_role(*roles: Role) -> SessionUser:
     user = current_user()
     if user is None:
         st.info(t("common.please_login"))
-        st.page_link("Home.py", label=t("page.login"), icon=":material/login:")
+        with contextlib.suppress(StreamlitAPIException):  # no router yet (page opened alone)
+            st.page_link("Home.py", label=t("page.login"), icon=":material/login:")
         st.stop()
     checked = revalidate(user)
     if checked is None:
