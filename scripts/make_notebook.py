@@ -1,5 +1,7 @@
 """Writes notebooks/analyst.ipynb (kept in git; re-run after changing the cells below)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -48,12 +50,17 @@ CELLS = [
 
 
 def main() -> None:
-    nb = new_notebook(cells=CELLS, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
+    nb = new_notebook(
+        cells=CELLS,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+    )
     path = Path(__file__).resolve().parent.parent / "notebooks" / "analyst.ipynb"
     nbformat.write(nb, path)
+    # the cells above are written for reading; ruff gives them the house format
+    subprocess.run([sys.executable, "-m", "ruff", "format", str(path)], check=False)
     print(f"wrote {path}")
 
 
