@@ -12,7 +12,8 @@ from ihanoi_core import config
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(config.ALEMBIC_DIR))
-    cfg.set_main_option("sqlalchemy.url", url or config.database_url())
+    # ConfigParser interpolates '%': escape it (URL-encoded passwords and socket paths)
+    cfg.set_main_option("sqlalchemy.url", (url or config.database_url()).replace("%", "%%"))
     return cfg
 
 

@@ -35,12 +35,29 @@ def _build(url: str) -> None:
     engine.dispose()
 
 
+_PG_ORIGIN: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
-    print(f"\n[ihanoi tests] PostgreSQL: {server.origin}")
+    _PG_ORIGIN.append(server.origin)
     yield server
     server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly that the PostgreSQL tests ran (they must never be skipped)."""
+    stats = terminalreporter.stats
+    count = {
+        outcome: sum("[postgresql" in r.nodeid for r in stats.get(outcome, []) if r.when == "call")
+        for outcome in ("passed", "failed", "skipped")
+    }
+    origin = _PG_ORIGIN[0] if _PG_ORIGIN else "not started"
+    terminalreporter.write_line(
+        f"PostgreSQL tests: {count['passed']} passed, {count['failed']} failed, "
+        f"{count['skipped']} skipped (server: {origin})"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,8 @@ class PostgresServer:
             if not _reachable(explicit):
                 raise RuntimeError(f"IHANOI_TEST_PG_URL is set but unreachable: {explicit}")
             self.admin_url, self.origin = explicit, "IHANOI_TEST_PG_URL"
-        elif _reachable(LOCAL_URL):
+        elif not os.environ.get("IHANOI_TEST_PGSERVER") and _reachable(LOCAL_URL):
+            # IHANOI_TEST_PGSERVER=1 forces the throwaway server (to test that path here)
             self.admin_url, self.origin = LOCAL_URL, "local server 127.0.0.1:5432"
         else:
             import pgserver
