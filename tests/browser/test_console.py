@@ -110,7 +110,9 @@ def choose(
     scope: Page | Locator | None = None,
 ) -> None:
     """Pick `option` in the select box labelled `label` (typing `type_` to filter a long
-    list first: the option list is virtualised)."""
+    list first: the option list is virtualised). Waits for the current run to end
+    first: until then the box on screen may be the previous run's, with its options."""
+    wait_for_app(page)
     box = (scope or page).get_by_role("combobox", name=label, exact=True)
     box.click()
     if type_:
@@ -319,6 +321,7 @@ def _open_case(page: Page, picker_label: str, code: str) -> None:
 def _act(page: Page, action: str, code: str, fill: Callable[[Locator], None] | None = None) -> None:
     """Click the action's button, fill its dialog, save, and see the confirmation."""
     label = vi(f"action.{action}")
+    wait_for_app(page)
     main(page).get_by_role("button", name=label, exact=True).click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
