@@ -187,14 +187,10 @@ def render_case_detail(report_id: int, user: SessionUser, now: datetime) -> Case
         st.error(error_text(exc))
         return None
     st.subheader(t("cases.detail.heading", code=d.code, title=d.title))
-    st.markdown(
-        t(
-            "cases.detail.status_line",
-            status=label("status", d.status.value),
-            bucket=label("bucket", d.bucket.value),
-            priority=label("priority", d.priority.value),
-        )
-    )
+    status, bucket = label("status", d.status.value), label("bucket", d.bucket.value)
+    # "Đã xử lý · Đã xử lý" says nothing twice: show the city's bucket only when it differs
+    key = "cases.detail.status_line" if status != bucket else "cases.detail.status_line_short"
+    st.markdown(t(key, status=status, bucket=bucket, priority=label("priority", d.priority.value)))
     _deadline(d, lang)
     left, right = st.columns([3, 2])
     with left:
