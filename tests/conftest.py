@@ -46,11 +46,16 @@ def pg_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+def _on_postgresql(nodeid: str) -> bool:
+    params = nodeid.partition("[")[2]
+    return "postgresql" in params.rstrip("]").split("-")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say plainly that the PostgreSQL tests ran (they must never be skipped)."""
     stats = terminalreporter.stats
     count = {
-        outcome: sum("[postgresql" in r.nodeid for r in stats.get(outcome, []) if r.when == "call")
+        outcome: sum(_on_postgresql(r.nodeid) for r in stats.get(outcome, []) if r.when == "call")
         for outcome in ("passed", "failed", "skipped")
     }
     origin = _PG_ORIGIN[0] if _PG_ORIGIN else "not started"
