@@ -169,7 +169,7 @@ def test_each_role_sees_exactly_its_pages(console: str, page: Page, role: Role) 
 
     expect(nav_links(page)).to_have_count(len(specs))
     assert nav_titles(page) == titles
-    expect(sidebar(page)).to_contain_text(f"({vi(f'role.{role.value}')})")
+    expect(sidebar(page)).to_contain_text(f"— {vi(f'role.{role.value}')}")
 
     for spec, title in zip(specs, titles, strict=True):
         open_nav(page, title)
