@@ -87,6 +87,7 @@ class Category(SQLModel, table=True):
     name_en: str = Field(max_length=200)
     default_unit_code: str | None = Field(default=None, max_length=32)
     sort_order: int = 0
+    active: bool = True
 
 
 # --------------------------------------------------------------------- users
@@ -187,6 +188,10 @@ class Report(ReportBase, table=True):
     routing_flag: str | None = Field(default=None, max_length=16)
     source: str = Field(default="app", max_length=64)
     source_ref: str | None = Field(default=None, max_length=200)
+    media_url: str | None = Field(default=None, max_length=1000)  # Open311 media_url
+    # Fields an imported record carried that we have no column for (JSON object), kept
+    # so that nothing a source system sent is lost.
+    extra_json: str | None = Field(default=None, sa_column=Column(Text))
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     updated_at: datetime = Field(sa_column=_ts(nullable=False))
     version: int = Field(default=1, sa_column=_report_version)
@@ -323,3 +328,65 @@ class AdminEvent(SQLModel, table=True):
     before: str | None = Field(default=None, sa_column=Column(Text))
     after: str | None = Field(default=None, sa_column=Column(Text))
     reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+# ---------------------------------------------------------------- reference documents
+
+
+class ReferenceDocument(SQLModel, table=True):
+    """A reference document edited in the console (e.g. the deadline rules), stored as
+    the same YAML text as its file in db/reference/ so file and database never disagree
+    on format. The file is the default; a row here overrides it. Every change is also an
+    AdminEvent with the text before and after."""
+
+    __tablename__ = "reference_document"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    version: int = 1
+    updated_at: datetime = Field(sa_column=_ts(nullable=False))
+    updated_by: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+# ---------------------------------------------------------------- frozen report copies
+
+
+class ReportSnapshot(SQLModel, table=True):
+    """A frozen copy of an exported review report (the file and its figures), kept so a
+    later meeting can compare against exactly what was shown. Never updated."""
+
+    __tablename__ = "report_snapshot"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # "weekly"
+    period_key: str = Field(max_length=32, index=True)  # e.g. "2024-W32"
+    format: str = Field(max_length=8)  # "xlsx" | "pdf"
+    filename: str = Field(max_length=255)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    sha256: str = Field(max_length=64)
+    figures_json: str = Field(sa_column=Column(Text, nullable=False))
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# ---------------------------------------------------------------- imports
+
+
+class ImportBatch(SQLModel, table=True):
+    """One import of a file: who, when, what it held and what became of its rows."""
+
+    __tablename__ = "import_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    filename: str = Field(max_length=300)
+    format: str = Field(max_length=16)
+    sha256: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts())
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    total_rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    outcome: str = Field(max_length=16)  # "imported" | "partial" | "rejected" | "dry_run"
+    errors_json: str | None = Field(default=None, sa_column=Column(Text))

@@ -25,7 +25,16 @@ from ihanoi_core import cli_commands
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.db import get_engine
 from ihanoi_core.migrations import alembic_config, downgrade, upgrade
-from ihanoi_core.models import AdminEvent, Category, Report, ReportEvent, Template, Unit, User
+from ihanoi_core.models import (
+    AdminEvent,
+    Category,
+    Report,
+    ReportEvent,
+    ReportSnapshot,
+    Template,
+    Unit,
+    User,
+)
 from ihanoi_core.reference import LoadSummary, load_reference_data
 from tests.factories import make_report
 
@@ -35,8 +44,11 @@ TABLES = {
     "attachment",
     "boundary_feature",
     "category",
+    "import_batch",
+    "reference_document",
     "report",
     "report_event",
+    "report_snapshot",
     "template",
     "unit",
 }
@@ -139,6 +151,27 @@ def with_history(session: Session, now: datetime) -> tuple[int, int]:
     session.commit()
     assert report.id is not None and entry.id is not None
     return report.id, entry.id
+
+
+def test_frozen_report_copies_cannot_be_changed(engine: sa.Engine, now: datetime) -> None:
+    """What a meeting was shown stays as it was shown, whoever connects."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(ReportSnapshot.__table__).values(  # type: ignore[attr-defined]
+                kind="weekly",
+                period_key="2024-W32",
+                format="pdf",
+                filename="w32.pdf",
+                created_at=now,
+                sha256="0" * 64,
+                figures_json="{}",
+                content=b"%PDF",
+            )
+        )
+    for statement in ("UPDATE report_snapshot SET content = NULL", "DELETE FROM report_snapshot"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    assert _count(engine, "report_snapshot") == 1
 
 
 def _count(engine: sa.Engine, table: str) -> int:
