@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -709,65 +710,95 @@ def create_user(
     return user
 
 
-def deactivate_user(
-    session: Session, *, actor: Actor, user_id: int, now: datetime, reason: str
+def _change_user(
+    session: Session,
+    *,
+    actor: Actor,
+    user_id: int,
+    now: datetime,
+    action: str,
+    logged_as: str,
+    reason: str | None,
+    reason_required: bool,
+    change: Callable[[User], dict[str, Any] | None],
+    forbid_self: bool = False,
 ) -> User:
-    """Close an account (kept for history; its reports keep their author) and end its
-    sessions at once."""
-    action = "deactivate_user"
+    """The one path of an account change: re-read the actor, check they may manage the
+    target, apply `change`, and log before/after with the reason in the same
+    transaction. `change` returns what to log as "after" when the snapshot would hide
+    it (a password), else None."""
     current = _current_actor(session, actor, action)
     user = _target(session, user_id)
     _require_manage(current, action, user.unit_id, Role(user.role))
-    _not_self(current, user)
-    why = _reason_text(reason, required=True)
-    if not user.active:
-        raise AccountError("already_inactive", "user", username=user.username)
+    if forbid_self:
+        _not_self(current, user)
+    why = _reason_text(reason, required=reason_required)
     before = _snapshot(session, user)
-    user.active = False
-    _bump_session_version(user)
+    logged_after = change(user)
     session.add(user)
     _log(
         session,
         actor_id=current.user_id,
         now=now,
         user=user,
-        action="deactivate",
-        before=before,
-        after=_snapshot(session, user),
+        action=logged_as,
+        before=None if logged_after is not None else before,
+        after=logged_after if logged_after is not None else _snapshot(session, user),
         reason=why,
     )
     session.flush()
     return user
+
+
+def deactivate_user(
+    session: Session, *, actor: Actor, user_id: int, now: datetime, reason: str
+) -> User:
+    """Close an account (kept for history; its reports keep their author) and end its
+    sessions at once."""
+
+    def change(user: User) -> None:
+        if not user.active:
+            raise AccountError("already_inactive", "user", username=user.username)
+        user.active = False
+        _bump_session_version(user)
+
+    return _change_user(
+        session,
+        actor=actor,
+        user_id=user_id,
+        now=now,
+        action="deactivate_user",
+        logged_as="deactivate",
+        reason=reason,
+        reason_required=True,
+        change=change,
+        forbid_self=True,
+    )
 
 
 def reactivate_user(
     session: Session, *, actor: Actor, user_id: int, now: datetime, reason: str
 ) -> User:
     """Reopen an account, with a clean failure count and no lock."""
-    action = "reactivate_user"
-    current = _current_actor(session, actor, action)
-    user = _target(session, user_id)
-    _require_manage(current, action, user.unit_id, Role(user.role))
-    why = _reason_text(reason, required=True)
-    if user.active:
-        raise AccountError("already_active", "user", username=user.username)
-    before = _snapshot(session, user)
-    user.active = True
-    user.failed_logins = 0
-    user.locked_until = None
-    session.add(user)
-    _log(
+
+    def change(user: User) -> None:
+        if user.active:
+            raise AccountError("already_active", "user", username=user.username)
+        user.active = True
+        user.failed_logins = 0
+        user.locked_until = None
+
+    return _change_user(
         session,
-        actor_id=current.user_id,
+        actor=actor,
+        user_id=user_id,
         now=now,
-        user=user,
-        action="reactivate",
-        before=before,
-        after=_snapshot(session, user),
-        reason=why,
+        action="reactivate_user",
+        logged_as="reactivate",
+        reason=reason,
+        reason_required=True,
+        change=change,
     )
-    session.flush()
-    return user
 
 
 def reset_password(
@@ -781,28 +812,26 @@ def reset_password(
 ) -> User:
     """Set a new password, lift a lock and end every session (whoever had the old
     password, or a cookie made with it, is out)."""
-    action = "reset_password"
-    current = _current_actor(session, actor, action)
-    user = _target(session, user_id)
-    _require_manage(current, action, user.unit_id, Role(user.role))
-    validate_new_password(new_password)
-    user.password_hash = services.hash_password(new_password)
-    user.failed_logins = 0
-    user.locked_until = None
-    _bump_session_version(user)
-    session.add(user)
-    _log(
+
+    def change(user: User) -> dict[str, Any]:
+        validate_new_password(new_password)
+        user.password_hash = services.hash_password(new_password)
+        user.failed_logins = 0
+        user.locked_until = None
+        _bump_session_version(user)
+        return {"password": "reset", "sessions": "revoked"}
+
+    return _change_user(
         session,
-        actor_id=current.user_id,
+        actor=actor,
+        user_id=user_id,
         now=now,
-        user=user,
         action="reset_password",
-        before=None,
-        after={"password": "reset", "sessions": "revoked"},
-        reason=_reason_text(reason, required=False),
+        logged_as="reset_password",
+        reason=reason,
+        reason_required=False,
+        change=change,
     )
-    session.flush()
-    return user
 
 
 def change_role_and_unit(
