@@ -58,7 +58,14 @@ def parse_datetime(text: str) -> datetime:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ihanoi_core import cli_commands, cli_demo, cli_letters, cli_routing, cli_stats
+    from ihanoi_core import (
+        cli_commands,
+        cli_demo,
+        cli_import,
+        cli_letters,
+        cli_routing,
+        cli_stats,
+    )
 
     parser = CliParser(prog="python -m ihanoi_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
@@ -67,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_stats.register(sub)
     cli_demo.register(sub)
     cli_letters.register(sub)
+    cli_import.register(sub)
     return parser
 
 
