@@ -9,11 +9,17 @@ time.
 Which rule applies: kind + category + priority, else kind + priority, else the
 file's default. No function here reads the clock; callers pass `now` and the times,
 so tests and SQL filters agree to the microsecond.
+
+The administrator may edit the rules in the console: the edited text is stored as the
+`reference_document` row named "deadlines" and wins over the file. `policy_for(session)`
+and `rules_for(session)` are what the workflow asks; they parse a stored text once per
+version, so a deadline costs one indexed lookup, not a YAML parse.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,13 +29,16 @@ from types import MappingProxyType
 from typing import Any, Final
 
 import yaml
+from sqlmodel import Session, col, select
 
 from ihanoi_core.config import reference_path
 from ihanoi_core.errors import ValidationError
+from ihanoi_core.models import ReferenceDocument
 from ihanoi_core.vocab import Kind, Priority
 from ihanoi_core.workcalendar import WorkingCalendar
 
 DEADLINES_FILE: Final = "deadlines.yaml"
+DEADLINES_DOCUMENT: Final = "deadlines"  # name of the `reference_document` row
 DEFAULT_DUE_SOON_HOURS: Final = 8.0
 
 KINDS: Final = frozenset(k.value for k in Kind)
@@ -306,3 +315,120 @@ def default_policy() -> WorkingTimePolicy:
     from ihanoi_core.workcalendar import load_calendar
 
     return WorkingTimePolicy(load_calendar(), load_deadline_rules())
+
+
+# -- rules edited in the console (the `reference_document` row) --------------------------
+
+
+class DeadlineTextError(ValidationError):
+    """A deadline-rules text that cannot be used, with where it breaks.
+
+    `line` is the 1-based line of the offending entry in the text (None when the text
+    is not YAML at all and the parser gave no position); `where` is the entry as
+    `parse_deadline_rules` names it (e.g. "rules[3] (kind=onsite, priority=urgent)").
+    """
+
+    def __init__(self, where: str, reason: str, line: int | None) -> None:
+        super().__init__(where, reason)
+        self.where = where
+        self.line = line
+
+
+_RULE_INDEX = re.compile(r"rules\[(\d+)\]")
+
+
+def parse_deadline_text(text: str, source: str = DEADLINES_DOCUMENT) -> DeadlineRules:
+    """Validate a deadline-rules YAML text (the file's format) into `DeadlineRules`.
+
+    Every error names the line, so whoever edits the text in the console sees at once
+    what to fix.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DeadlineTextError(source, f"not valid YAML: {problem}", line) from exc
+    try:
+        return parse_deadline_rules(raw, source=source)
+    except ValidationError as exc:
+        where = exc.field.removeprefix(f"{source}: ")
+        raise DeadlineTextError(where, exc.reason, entry_line(text, where)) from exc
+
+
+def entry_line(text: str, where: str) -> int | None:
+    """The line of the entry `where` names ("rules[3] ...", "receipt", ...) in `text`."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return 1 if root is not None else None
+    match = _RULE_INDEX.match(where)
+    for key, value in root.value:
+        if match is not None and key.value == "rules" and isinstance(value, yaml.SequenceNode):
+            index = int(match.group(1))
+            if index < len(value.value):
+                return int(value.value[index].start_mark.line) + 1
+        if match is None and where.split(" ")[0] == key.value:
+            return int(key.start_mark.line) + 1
+    return 1
+
+
+@dataclass(frozen=True)
+class StoredRules:
+    """Which stored text is current: enough to know whether a parse is still valid."""
+
+    database: str
+    document_id: int
+    version: int
+    updated_at: datetime
+
+
+_STORED_CACHE: dict[StoredRules, DeadlineRules] = {}
+_STORED_CACHE_MAX: Final = 32
+
+
+def rules_for(session: Session) -> DeadlineRules:
+    """The deadline rules in force for this database: the console's stored text when an
+    administrator saved one, else the shipped file.
+
+    The text is parsed once per (database, version): later calls cost one indexed
+    lookup of the version.
+    """
+    row = session.exec(
+        select(ReferenceDocument.id, ReferenceDocument.version, ReferenceDocument.updated_at).where(
+            ReferenceDocument.name == DEADLINES_DOCUMENT
+        )
+    ).first()
+    if row is None:
+        return load_deadline_rules()
+    doc_id, version, updated_at = row
+    assert doc_id is not None
+    key = StoredRules(str(session.get_bind().engine.url), doc_id, version, updated_at)
+    rules = _STORED_CACHE.get(key)
+    if rules is None:
+        content = session.exec(
+            select(ReferenceDocument.content).where(col(ReferenceDocument.id) == doc_id)
+        ).one()
+        rules = parse_deadline_text(content, source=f"{DEADLINES_DOCUMENT} v{version}")
+        if len(_STORED_CACHE) >= _STORED_CACHE_MAX:
+            _STORED_CACHE.clear()
+        _STORED_CACHE[key] = rules
+    return rules
+
+
+def policy_for(session: Session) -> WorkingTimePolicy:
+    """The deadline policy in force for this database (see `rules_for`)."""
+    rules = rules_for(session)
+    if rules is load_deadline_rules():
+        return default_policy()
+    return _policy_of(rules)
+
+
+@lru_cache(maxsize=_STORED_CACHE_MAX)
+def _policy_of(rules: DeadlineRules) -> WorkingTimePolicy:
+    from ihanoi_core.workcalendar import load_calendar
+
+    return WorkingTimePolicy(load_calendar(), rules)

@@ -556,9 +556,9 @@ def apply(
     the report raises `ConflictError` naming who changed it and when.
     """
     if deadlines is None:
-        from ihanoi_core.deadlines import default_policy
+        from ihanoi_core.deadlines import policy_for
 
-        deadlines = default_policy()
+        deadlines = policy_for(session)
     report = session.get(Report, report_id)
     if report is None or report.id is None:
         raise NotFound("report", report_id)
