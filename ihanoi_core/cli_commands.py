@@ -41,6 +41,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     print(
         f"database ready ({engine.url.get_backend_name()}): "
         f"{summary.added} reference rows added, {summary.updated} updated"
+        + (f", {summary.kept} kept as edited in the console" if summary.kept else "")
     )
     return 0
 

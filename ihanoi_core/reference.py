@@ -33,6 +33,7 @@ _TEMPLATE_KEYS = {"code", "kind", "title_vi", "title_en", "text_vi", "text_en", 
 class LoadSummary:
     added: int
     updated: int
+    kept: int = 0  # rows an admin edited in the console: their values win over the file
 
 
 def read_yaml(path: Path) -> Any:
@@ -70,6 +71,10 @@ def _upsert(
         counts["added"] += 1
         return row
     changed = {k: v for k, v in fields.items() if getattr(existing, k) != v}
+    entity_key = json.dumps(key, ensure_ascii=False)
+    if changed and _edited_in_console(session, entity, entity_key):
+        counts["kept"] += 1
+        return existing
     if changed:
         before = {k: _jsonable(getattr(existing, k)) for k in changed}
         for name, value in changed.items():
@@ -78,7 +83,7 @@ def _upsert(
             AdminEvent(
                 at=now,
                 entity=entity,
-                entity_key=json.dumps(key, ensure_ascii=False),
+                entity_key=entity_key,
                 action="reference_sync",
                 before=json.dumps(before, ensure_ascii=False),
                 after=json.dumps({k: _jsonable(v) for k, v in changed.items()}, ensure_ascii=False),
@@ -87,6 +92,18 @@ def _upsert(
         )
         counts["updated"] += 1
     return existing
+
+
+def _edited_in_console(session: Session, entity: str, entity_key: str) -> bool:
+    """Whether a person (not init-db) has changed this row: then `init-db`, which runs on
+    every `make run`, must not put the file's values back over their edit."""
+    stmt = (
+        select(AdminEvent.id)
+        .where(AdminEvent.entity == entity, AdminEvent.entity_key == entity_key)
+        .where(AdminEvent.actor_id.is_not(None))  # type: ignore[union-attr]
+        .limit(1)
+    )
+    return session.exec(stmt).first() is not None
 
 
 def check_keys(entry: Any, allowed: set[str], required: set[str], where: str) -> None:
@@ -251,9 +268,9 @@ def ensure_system_user(session: Session, now: datetime) -> User:
 
 def load_reference_data(session: Session, now: datetime) -> LoadSummary:
     """Load every reference file into the database (idempotent)."""
-    counts = {"added": 0, "updated": 0}
+    counts = {"added": 0, "updated": 0, "kept": 0}
     load_units(session, now, counts)
     load_categories(session, now, counts)
     load_templates(session, now, counts)
     ensure_system_user(session, now)
-    return LoadSummary(counts["added"], counts["updated"])
+    return LoadSummary(counts["added"], counts["updated"], counts["kept"])

@@ -28,6 +28,7 @@ from ihanoi_core.refadmin import (
     UnitEdit,
     UnitNew,
 )
+from ihanoi_core.reference import load_reference_data
 from ihanoi_core.vocab import Action, Kind, Role, TemplateKind, UnitKind
 from ihanoi_core.workflow import Actor
 from tests.factories import Cast, make_report, make_user, step
@@ -361,6 +362,27 @@ def test_deactivating_a_category_is_logged_as_such(
     assert json.loads(event.entity_key) == {"code": "rac_thai"}
     assert json.loads(event.before or "")["active"] is True
     assert json.loads(event.after or "")["active"] is False
+
+
+def test_init_db_keeps_what_an_admin_edited(session: Session, cast: Cast, now: datetime) -> None:
+    """`make run` runs init-db each time: it must not put the file's name back over the
+    admin's edit, and it says how many rows it left alone."""
+    shown = category_row(session, cast, "rac_thai")
+    refadmin.update_category(
+        session,
+        actor=cast.admin,
+        category_id=shown.category_id,
+        expected=shown,
+        change=CategoryEdit("Rác thải sinh hoạt, đô thị", shown.name_en, None, shown.sort_order, True),
+        now=now,
+        reason=REASON,
+    )
+    session.commit()
+    summary = load_reference_data(session, now + timedelta(hours=1))
+    session.commit()
+    assert category_row(session, cast, "rac_thai").name_vi == "Rác thải sinh hoạt, đô thị"
+    assert (summary.added, summary.updated, summary.kept) == (0, 0, 1)
+    assert [e.action for e in ref_events(session)] == ["update"]
 
 
 def test_an_unknown_routing_unit_is_refused(session: Session, cast: Cast, now: datetime) -> None:
