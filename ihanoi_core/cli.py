@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ihanoi_core import (
         cli_commands,
         cli_demo,
+        cli_export,
         cli_import,
         cli_letters,
         cli_routing,
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.register(sub)
     cli_letters.register(sub)
     cli_import.register(sub)
+    cli_export.register(sub)
     return parser
 
 

@@ -54,6 +54,38 @@ PAGES: tuple[PageSpec, ...] = (
         "nav.section_insight",
         frozenset({R.DISPATCHER, R.LEADER, R.ANALYST}),
     ),
+    PageSpec(
+        "map",
+        "pages/5_ban_do.py",
+        "page.map",
+        ":material/map:",
+        "nav.section_insight",
+        frozenset({R.DISPATCHER, R.LEADER, R.ANALYST}),
+    ),
+    PageSpec(
+        "analytics",
+        "pages/6_phan_tich.py",
+        "page.analytics",
+        ":material/insights:",
+        "nav.section_insight",
+        frozenset({R.DISPATCHER, R.LEADER, R.ANALYST}),
+    ),
+    PageSpec(
+        "weekly",
+        "pages/7_bao_cao_giao_ban.py",
+        "page.weekly",
+        ":material/summarize:",
+        "nav.section_insight",
+        frozenset({R.DISPATCHER, R.LEADER, R.ANALYST}),
+    ),
+    PageSpec(
+        "interchange",
+        "pages/8_nhap_xuat.py",
+        "page.interchange",
+        ":material/swap_vert:",
+        "nav.section_admin",
+        frozenset({R.DISPATCHER, R.ADMIN}),
+    ),
     # Each unit may manage its own officers' accounts (QĐ 1207): unit leaders see the
     # page, limited to their own unit by `permissions.can_manage_user`.
     PageSpec(
@@ -63,6 +95,14 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/manage_accounts:",
         "nav.section_admin",
         frozenset({R.ADMIN, R.UNIT_LEADER}),
+    ),
+    PageSpec(
+        "reference",
+        "pages/10_danh_muc.py",
+        "page.reference",
+        ":material/tune:",
+        "nav.section_admin",
+        frozenset({R.ADMIN}),
     ),
 )
 
