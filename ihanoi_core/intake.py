@@ -34,7 +34,7 @@ from sqlmodel import Session, SQLModel
 from ihanoi_core import models as _models  # noqa: F401  (registers the tables)
 from ihanoi_core import queries
 from ihanoi_core.config import HANOI_TZ
-from ihanoi_core.deadlines import DeadlineRules, due_soon_cutoff, load_deadline_rules
+from ihanoi_core.deadlines import DeadlineRules, due_soon_cutoff, rules_for
 from ihanoi_core.queries import BucketCounts
 from ihanoi_core.vocab import OPEN_STATUSES, Action, Kind, RoutingFlag, Status
 from ihanoi_core.workcalendar import WorkingCalendar, load_calendar
@@ -263,7 +263,7 @@ def intake_summary(
     """
     _check_aware(now, "now")
     cal = calendar or load_calendar()
-    rules = rules or load_deadline_rules()
+    rules = rules or rules_for(session)
     cutoff = due_soon_cutoff(now, cal, rules)
     today = hanoi_day(now)
     monday = week_start(today)

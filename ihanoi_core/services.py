@@ -166,6 +166,8 @@ def create_report(
         raise ValidationError("category", f"unknown category {data.category_code!r}")
     if category.kind != data.kind:
         raise ValidationError("category", "category does not belong to this kind of report")
+    if not category.active:
+        raise ValidationError("category", f"category {data.category_code!r} is no longer in use")
 
     target: Unit | None = None
     flag: RoutingFlag | None = None

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import ValidationError
-from ihanoi_core.models import Report, ReportCreate, ReportEvent, Unit, User, UserCreate
+from ihanoi_core.models import Category, Report, ReportCreate, ReportEvent, Unit, User, UserCreate
 from ihanoi_core.services import (
     check_password,
     create_report,
@@ -132,6 +132,27 @@ def test_invalid_report_is_refused_and_nothing_written(
     assert info.value.field == field_name
     assert router.calls == []  # refused before any routing
     session.commit()
+    assert counts(engine) == before
+
+
+def test_a_retired_category_takes_no_new_reports(
+    session: Session, engine: sa.Engine, now: datetime
+) -> None:
+    """An admin retired the category in the console: new reports can't be filed under it."""
+    category = session.exec(select(Category).where(Category.code == "rac_thai")).one()
+    category.active = False
+    session.add(category)
+    session.commit()
+    before = counts(engine)
+    with pytest.raises(ValidationError) as info:
+        create_report(
+            session,
+            data=new_report(category_code="rac_thai"),
+            now=now,
+            router=StubRouter(IN_HOAN_KIEM),
+        )
+    assert info.value.field == "category"
+    session.rollback()
     assert counts(engine) == before
 
 
