@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli_export,
         cli_import,
         cli_letters,
+        cli_report,
         cli_routing,
         cli_stats,
     )
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_letters.register(sub)
     cli_import.register(sub)
     cli_export.register(sub)
+    cli_report.register(sub)
     return parser
 
 

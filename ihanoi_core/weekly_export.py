@@ -1,0 +1,913 @@
+"""The weekly review report as files (XLSX, PDF) and the frozen copies kept of them.
+
+Both formats are drawn from one list of tables (`report_tables`), so the workbook and
+the printed document can never disagree. XLSX: one sheet per table, numbers stored as
+numbers (shares as fractions with a % format), a frozen header row. PDF: A4, the
+Vietnamese text in an embedded DejaVu font (`letters.find_pdf_font`: PDF standard
+fonts have no "ữ"), page numbers, tables that fit the page width.
+
+Every export can be frozen (`export_weekly`): a `ReportSnapshot` row keeps the file's
+bytes, its SHA-256 and the report's figures as JSON. The table is append-only at the
+database, so next month's meeting can compare with exactly what was shown
+(`compare_snapshot`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+from fpdf import FPDF
+from fpdf.enums import Align, XPos, YPos
+from fpdf.fonts import FontFace
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlmodel import Session, SQLModel
+
+from ihanoi_core.config import HANOI_TZ
+from ihanoi_core.errors import NotFound, ValidationError
+from ihanoi_core.letters import PdfFont, find_pdf_font
+from ihanoi_core.models import ReportSnapshot
+from ihanoi_core.queries import Step
+from ihanoi_core.weekly import (
+    MIN_RECEIVED_FOR_RANKING,
+    REPORT_KIND,
+    IsoWeek,
+    WeeklyReport,
+    build_weekly_report,
+    finite,
+    parse_week,
+)
+
+ExportFormat = Literal["xlsx", "pdf"]
+Lang = Literal["vi", "en"]
+FORMATS: Final[tuple[ExportFormat, ...]] = ("xlsx", "pdf")
+LANGS: Final[tuple[Lang, ...]] = ("vi", "en")
+MIME_TYPES: Final[dict[str, str]] = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+PDF_BOTTLENECK_ROWS: Final = 15  # the printed page shows the worst cells; the workbook all
+ColumnType = Literal["text", "int", "float", "pct", "delta", "dpct"]  # delta: signed
+
+
+# ------------------------------------------------------------------ wording
+
+
+@dataclass(frozen=True)
+class WeeklyWording:
+    """Every fixed text of the exported report, Vietnamese by default."""
+
+    title: str = "BÁO CÁO GIAO BAN TUẦN {week}/{year}"
+    subtitle: str = "Tình hình tiếp nhận, xử lý phản ánh, kiến nghị trên ứng dụng iHanoi"
+    period: str = "Phản ánh gửi từ ngày {monday} đến ngày {sunday}"
+    as_of: str = "Số liệu tính đến {moment}"
+    incomplete: str = "Tuần chưa kết thúc: số liệu tạm tính."
+    author: str = "Văn phòng UBND Thành phố Hà Nội"
+    page: str = "Trang {n}/{total}"
+    empty: str = "(không có)"
+    kinds: tuple[tuple[str, str], ...] = (
+        ("onsite", "Phản ánh hiện trường"),
+        ("procedure", "Phản ánh thủ tục hành chính"),
+        ("total", "Tổng cộng"),
+    )
+    measures: tuple[tuple[str, str], ...] = (
+        ("total", "Tổng số"),
+        ("processed", "Đã xử lý"),
+        ("refused", "Bị từ chối"),
+        ("processing", "Đang xử lý"),
+        ("pending", "Chờ xử lý"),
+        ("overdue_open", "Quá hạn"),
+        ("resolved_late", "Xử lý trễ hạn"),
+    )
+    steps: tuple[tuple[str, str], ...] = (
+        (Step.DISPATCH.value, "Điều phối (Văn phòng)"),
+        (Step.WAITING.value, "Chờ phân công"),
+        (Step.HANDLING.value, "Xử lý"),
+        (Step.APPROVAL.value, "Chờ duyệt kết quả"),
+        (Step.PUBLICATION.value, "Chờ công bố"),
+    )
+    no_unit: str = "(chưa có đơn vị)"
+    # sheet names: at most 31 characters, none of []:*?/\
+    info_sheet: str = "Thông tin"
+    info_headers: tuple[str, str] = ("Mục", "Nội dung")
+    info_week: str = "Tuần"
+    info_period: str = "Kỳ báo cáo"
+    info_as_of: str = "Thời điểm số liệu"
+    info_rule: str = "Cách xếp hạng đơn vị"
+    summary_sheet: str = "Tổng hợp"
+    summary_title: str = "1. Tình hình tiếp nhận, xử lý trong tuần"
+    kind_header: str = "Loại phản ánh"
+    change_sheet: str = "So với tuần trước"
+    change_title: str = "2. So với tuần trước (tuần {week})"
+    change_headers: tuple[str, ...] = (
+        "Loại phản ánh",
+        "Chỉ tiêu",
+        "Tuần này",
+        "Tuần trước",
+        "Chênh lệch",
+        "Thay đổi",
+    )
+    overdue_sheet: str = "Quá hạn theo đơn vị"
+    overdue_title: str = "3. Quá hạn theo đơn vị (nhiều nhất trước)"
+    overdue_headers: tuple[str, ...] = (
+        "STT",
+        "Đơn vị",
+        "Tiếp nhận",
+        "Quá hạn",
+        "Xử lý trễ hạn",
+        "Tỷ lệ quá hạn",
+        "Thời gian xử lý (trung vị, giờ LV)",
+    )
+    overdue_none: str = "Không có phản ánh quá hạn hoặc xử lý trễ hạn trong tuần."
+    ranking_sheet: str = "Xếp hạng đơn vị"
+    ranking_title: str = "4. Đơn vị xử lý tốt nhất và chậm nhất"
+    ranking_headers: tuple[str, ...] = (
+        "Nhóm",
+        "Hạng",
+        "Đơn vị",
+        "Tiếp nhận",
+        "Giải quyết đúng hạn",
+        "Tỷ lệ đúng hạn",
+        "Quá hạn",
+    )
+    best: str = "Tốt nhất"
+    worst: str = "Chậm nhất"
+    ranking_rule: str = (
+        "Xếp theo tỷ lệ phản ánh của tuần đã giải quyết (xử lý hoặc từ chối) đúng hạn "
+        "tính đến hết tuần; chỉ xét đơn vị tiếp nhận từ {min} phản ánh, không gồm Văn "
+        "phòng UBND Thành phố. Bằng nhau: ít quá hạn hơn, tỷ lệ quá hạn thấp hơn, "
+        "thời gian xử lý ngắn hơn."
+    )
+    satisfaction_sheet: str = "Mức độ hài lòng"
+    satisfaction_title: str = "5. Mức độ hài lòng của người dân"
+    satisfaction_headers: tuple[str, ...] = (
+        "Chỉ tiêu",
+        "Tuần này",
+        "Tuần trước",
+        "Chênh lệch",
+    )
+    rated: str = "Số đánh giá"
+    satisfied: str = "Hài lòng, chấp nhận"
+    unsatisfied: str = "Chưa hài lòng"
+    satisfied_share: str = "Tỷ lệ hài lòng"
+    categories_sheet: str = "Lĩnh vực"
+    categories_title: str = "6. Cơ cấu theo lĩnh vực"
+    categories_headers: tuple[str, ...] = ("Lĩnh vực", "Số phản ánh", "Tỷ lệ")
+    bottleneck_sheet: str = "Điểm nghẽn"
+    bottleneck_title: str = "7. Điểm nghẽn: bước xử lý, đơn vị giữ phản ánh lâu nhất"
+    bottleneck_headers: tuple[str, ...] = (
+        "Đơn vị",
+        "Bước",
+        "Số lượt hoàn thành",
+        "Trung vị (giờ LV)",
+        "90% (giờ LV)",
+        "Đang chờ",
+    )
+    bottleneck_note: str = (
+        "Các lượt kết thúc trong tuần, tính theo giờ làm việc; bản in nêu {rows} dòng "
+        "lâu nhất, bảng tính có đủ."
+    )
+    filename: str = "bao-cao-giao-ban-{week}.{ext}"
+
+
+WORDING_EN: Final = WeeklyWording(
+    title="WEEKLY REVIEW REPORT, WEEK {week}/{year}",
+    subtitle="Citizen reports received and handled on the iHanoi app",
+    period="Reports submitted from {monday} to {sunday}",
+    as_of="Figures as of {moment}",
+    incomplete="The week has not ended: provisional figures.",
+    author="Hanoi People's Committee Office",
+    page="Page {n}/{total}",
+    empty="(none)",
+    kinds=(
+        ("onsite", "On-site reports"),
+        ("procedure", "Administrative procedure reports"),
+        ("total", "Total"),
+    ),
+    measures=(
+        ("total", "Total"),
+        ("processed", "Processed"),
+        ("refused", "Refused"),
+        ("processing", "Being processed"),
+        ("pending", "Pending"),
+        ("overdue_open", "Overdue"),
+        ("resolved_late", "Resolved late"),
+    ),
+    steps=(
+        (Step.DISPATCH.value, "Dispatch (city office)"),
+        (Step.WAITING.value, "Waiting for assignment"),
+        (Step.HANDLING.value, "Handling"),
+        (Step.APPROVAL.value, "Waiting for approval"),
+        (Step.PUBLICATION.value, "Waiting for publication"),
+    ),
+    no_unit="(no unit yet)",
+    info_sheet="About",
+    info_headers=("Item", "Value"),
+    info_week="Week",
+    info_period="Period",
+    info_as_of="Figures as of",
+    info_rule="How units are ranked",
+    summary_sheet="Summary",
+    summary_title="1. Reports received and handled this week",
+    kind_header="Kind of report",
+    change_sheet="Change on last week",
+    change_title="2. Change on the previous week (week {week})",
+    change_headers=("Kind of report", "Figure", "This week", "Last week", "Change", "Change %"),
+    overdue_sheet="Overdue by unit",
+    overdue_title="3. Overdue by unit (worst first)",
+    overdue_headers=(
+        "No.",
+        "Unit",
+        "Received",
+        "Overdue",
+        "Resolved late",
+        "Overdue rate",
+        "Handling time (median, working h)",
+    ),
+    overdue_none="No report of the week is overdue or was resolved late.",
+    ranking_sheet="Unit ranking",
+    ranking_title="4. Best and worst performing units",
+    ranking_headers=("Group", "Rank", "Unit", "Received", "On time", "On-time rate", "Overdue"),
+    best="Best",
+    worst="Worst",
+    ranking_rule=(
+        "Ranked by the share of the week's reports finished (processed or refused) on "
+        "time by the end of the week; units with at least {min} reports, the city office "
+        "excluded. Ties: fewer overdue, lower overdue rate, shorter handling time."
+    ),
+    satisfaction_sheet="Satisfaction",
+    satisfaction_title="5. Citizens' satisfaction",
+    satisfaction_headers=("Figure", "This week", "Last week", "Change"),
+    rated="Ratings",
+    satisfied="Satisfied, accepted",
+    unsatisfied="Not satisfied",
+    satisfied_share="Satisfied share",
+    categories_sheet="Categories",
+    categories_title="6. Reports by category",
+    categories_headers=("Category", "Reports", "Share"),
+    bottleneck_sheet="Bottlenecks",
+    bottleneck_title="7. Bottlenecks: which step, at which unit, holds reports longest",
+    bottleneck_headers=(
+        "Unit",
+        "Step",
+        "Finished stays",
+        "Median (working h)",
+        "90% (working h)",
+        "Waiting now",
+    ),
+    bottleneck_note=(
+        "Stays that ended in the week, in working hours; the printout lists the {rows} "
+        "longest, the workbook all."
+    ),
+    filename="weekly-review-{week}.{ext}",
+)
+WORDINGS: Final[dict[str, WeeklyWording]] = {"vi": WeeklyWording(), "en": WORDING_EN}
+
+
+def wording_for(lang: str) -> WeeklyWording:
+    if lang not in WORDINGS:
+        raise ValidationError("lang", f"unknown language {lang!r} (vi or en)")
+    return WORDINGS[lang]
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def fmt_int(n: int, lang: str) -> str:
+    """1654 → "1.654" (vi) or "1,654" (en)."""
+    text = f"{n:,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def fmt_float(x: float, lang: str, digits: int = 1) -> str:
+    text = f"{x:,.{digits}f}"
+    if lang == "vi":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def fmt_signed(n: int, lang: str) -> str:
+    return ("+" if n > 0 else "") + fmt_int(n, lang) if n >= 0 else "−" + fmt_int(-n, lang)
+
+
+def fmt_cell(value: Any, kind: ColumnType, lang: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if kind in ("delta", "dpct"):
+        sign = "+" if value > 0 else "−" if value < 0 else ""
+        return sign + fmt_cell(abs(value), "int" if kind == "delta" else "pct", lang)
+    if kind == "int":
+        return fmt_int(int(value), lang)
+    if kind == "float":
+        return fmt_float(float(value), lang)
+    if kind == "pct":
+        return fmt_float(100 * float(value), lang) + "%"
+    return str(value)
+
+
+def fmt_date(d: date) -> str:
+    return f"{d:%d/%m/%Y}"
+
+
+def fmt_moment(t: datetime) -> str:
+    return f"{t.astimezone(HANOI_TZ):%H:%M %d/%m/%Y}"
+
+
+# ------------------------------------------------------------------ tables
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report, as both formats draw it."""
+
+    sheet: str
+    title: str
+    headers: tuple[str, ...]
+    types: tuple[ColumnType, ...]
+    rows: list[list[Any]]
+    widths: tuple[float, ...]  # relative widths in the PDF
+    note: str | None = None
+    pdf_rows: int | None = None  # print only the first n rows
+    empty_text: str | None = None
+    row_types: dict[int, tuple[ColumnType, ...]] = field(default_factory=dict)
+
+    def types_of(self, row: int) -> tuple[ColumnType, ...]:
+        """Column types, unless row `row` has its own (a share under counts)."""
+        return self.row_types.get(row, self.types)
+
+
+@dataclass(frozen=True)
+class ReportText:
+    title: str
+    subtitle: str
+    period: str
+    as_of: str
+    incomplete: str | None
+    info: list[tuple[str, str]] = field(default_factory=list)
+
+
+def report_text(report: WeeklyReport, lang: str) -> ReportText:
+    w = wording_for(lang)
+    week = report.week
+    period = w.period.format(monday=fmt_date(week.monday), sunday=fmt_date(week.sunday))
+    as_of = w.as_of.format(moment=fmt_moment(report.as_of))
+    rule = w.ranking_rule.format(min=MIN_RECEIVED_FOR_RANKING)
+    return ReportText(
+        title=w.title.format(week=week.week, year=week.year),
+        subtitle=w.subtitle,
+        period=period,
+        as_of=as_of,
+        incomplete=None if report.complete else w.incomplete,
+        info=[
+            (w.info_week, week.key),
+            (w.info_period, period),
+            (w.info_as_of, as_of),
+            (w.info_rule, rule),
+        ],
+    )
+
+
+def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
+    """The report's tables in the order of the meeting (both formats draw these)."""
+    w = wording_for(lang)
+    kinds = dict(w.kinds)
+    measures = dict(w.measures)
+    steps = dict(w.steps)
+    rows_by_kind = {k.value: c for k, c in report.by_kind.items()}
+    rows_by_kind["total"] = report.total
+    counts: tuple[ColumnType, ...] = tuple("int" for _ in measures)
+    summary = Table(
+        w.summary_sheet,
+        w.summary_title,
+        (w.kind_header, *measures.values()),
+        ("text", *counts),
+        [[kinds[k], *(getattr(c, m) for m in measures)] for k, c in rows_by_kind.items()],
+        (50, *(19,) * len(measures)),
+    )
+    changes = report.changes()
+    change = Table(
+        w.change_sheet,
+        w.change_title.format(week=report.previous.week.key),
+        w.change_headers,
+        ("text", "text", "int", "int", "delta", "dpct"),
+        [
+            [kinds[k], measures[m], c.current, c.previous, c.delta, c.share]
+            for k, per_measure in changes.items()
+            for m, c in per_measure.items()
+        ],
+        (50, 34, 22, 22, 22, 22),
+    )
+    overdue = Table(
+        w.overdue_sheet,
+        w.overdue_title,
+        w.overdue_headers,
+        ("int", "text", "int", "int", "int", "pct", "float"),
+        [
+            [
+                i + 1,
+                u.formal_name,
+                u.received,
+                u.overdue_open,
+                u.resolved_late,
+                u.overdue_rate,
+                hours(u.median_handling_hours),
+            ]
+            for i, u in enumerate(report.overdue_units)
+        ],
+        (10, 62, 20, 18, 22, 22, 34),
+        empty_text=w.overdue_none,
+    )
+    ranking = Table(
+        w.ranking_sheet,
+        w.ranking_title,
+        w.ranking_headers,
+        ("text", "int", "text", "int", "int", "pct", "int"),
+        [
+            [
+                group,
+                r.rank,
+                r.unit.formal_name,
+                r.unit.received,
+                r.on_time,
+                r.on_time_share,
+                r.unit.overdue_open,
+            ]
+            for group, ranked in ((w.best, report.best), (w.worst, report.worst))
+            for r in ranked
+        ],
+        (24, 12, 62, 20, 26, 24, 18),
+        note=w.ranking_rule.format(min=MIN_RECEIVED_FOR_RANKING),
+        empty_text=w.empty,
+    )
+    now_s, before_s = report.satisfaction, report.previous.satisfaction
+    satisfaction = Table(
+        w.satisfaction_sheet,
+        w.satisfaction_title,
+        w.satisfaction_headers,
+        ("text", "int", "int", "delta"),
+        [
+            [w.rated, now_s.rated, before_s.rated, now_s.rated - before_s.rated],
+            [
+                w.satisfied,
+                now_s.satisfied,
+                before_s.satisfied,
+                now_s.satisfied - before_s.satisfied,
+            ],
+            [
+                w.unsatisfied,
+                now_s.unsatisfied,
+                before_s.unsatisfied,
+                now_s.unsatisfied - before_s.unsatisfied,
+            ],
+        ],
+        (70, 30, 30, 30),
+    )
+    share_row = [w.satisfied_share, now_s.satisfied_share, before_s.satisfied_share, None]
+    if now_s.satisfied_share is not None and before_s.satisfied_share is not None:
+        share_row[3] = now_s.satisfied_share - before_s.satisfied_share
+    satisfaction.rows.append(share_row)
+    satisfaction.row_types[len(satisfaction.rows) - 1] = ("text", "pct", "pct", "dpct")
+    formal = {u.unit_id: u.formal_name for u in report.units}
+    categories = Table(
+        w.categories_sheet,
+        w.categories_title,
+        w.categories_headers,
+        ("text", "int", "pct"),
+        [[c.name_vi, c.count, c.share] for c in report.categories],
+        (100, 30, 30),
+        empty_text=w.empty,
+    )
+    bottlenecks = Table(
+        w.bottleneck_sheet,
+        w.bottleneck_title,
+        w.bottleneck_headers,
+        ("text", "text", "int", "float", "float", "int"),
+        [
+            [
+                formal.get(b.unit_id or -1) or b.unit_name or w.no_unit,
+                steps.get(str(b.step), str(b.step)),
+                b.count,
+                hours(b.median_hours),
+                hours(b.p90_hours),
+                b.open_count,
+            ]
+            for b in report.bottlenecks
+        ],
+        (62, 36, 24, 22, 22, 18),
+        note=w.bottleneck_note.format(rows=PDF_BOTTLENECK_ROWS),
+        pdf_rows=PDF_BOTTLENECK_ROWS,
+        empty_text=w.empty,
+    )
+    return [summary, change, overdue, ranking, satisfaction, categories, bottlenecks]
+
+
+def hours(x: float | None) -> float | None:
+    """Hours to the hundredth (36 seconds): the database's timestamps carry float noise."""
+    value = finite(x)
+    return None if value is None else round(value, 2)
+
+
+def export_filename(week: IsoWeek, fmt: ExportFormat, lang: str = "vi") -> str:
+    return wording_for(lang).filename.format(week=week.key, ext=fmt)
+
+
+# ------------------------------------------------------------------ .xlsx
+
+
+_HEADER_FONT: Final = Font(bold=True)
+_HEADER_FILL: Final = PatternFill("solid", fgColor="DCE6F1")
+_NUMBER_FORMATS: Final[dict[str, str]] = {
+    "int": "#,##0",
+    "float": "#,##0.0",
+    "pct": "0.0%",
+    "delta": "+#,##0;-#,##0;0",
+    "dpct": "+0.0%;-0.0%;0.0%",
+}
+_INFO_TYPES: Final[tuple[ColumnType, ...]] = ("text", "text")
+
+
+def _write_sheet(wb: Workbook, table: Table) -> None:
+    ws = wb.create_sheet(title=table.sheet[:31])
+    ws.append(list(table.headers))
+    for cell in ws[1]:
+        cell.font = _HEADER_FONT
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    widths = [len(h) for h in table.headers]
+    for i, values in enumerate(table.rows):
+        ws.append([None if isinstance(v, float) and math.isnan(v) else v for v in values])
+        for col, (value, kind) in enumerate(zip(values, table.types_of(i), strict=True)):
+            fmt = _NUMBER_FORMATS.get(kind)
+            if fmt:
+                ws.cell(row=i + 2, column=col + 1).number_format = fmt
+            widths[col] = max(widths[col], len(fmt_cell(value, kind, "vi")))
+    for col, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = min(60, max(8, width + 2))
+    ws.freeze_panes = "A2"
+
+
+def weekly_xlsx(report: WeeklyReport, lang: str = "vi") -> bytes:
+    """One sheet per table, numbers as numbers, Vietnamese (or English) headers."""
+    text = report_text(report, lang)
+    w = wording_for(lang)
+    wb = Workbook()
+    if wb.active is not None:
+        wb.remove(wb.active)
+    info = [[text.title, ""], [text.subtitle, ""], *[[k, v] for k, v in text.info]]
+    _write_sheet(wb, Table(w.info_sheet, "", w.info_headers, _INFO_TYPES, info, (1, 1)))
+    for table in report_tables(report, lang):
+        _write_sheet(wb, table)
+    wb.properties.title = text.title
+    wb.properties.creator = "iHanoi console"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ .pdf
+
+
+def weekly_pdf(report: WeeklyReport, lang: str = "vi", *, font: PdfFont | None = None) -> bytes:
+    """A4 portrait, the font embedded, page numbers at the foot of every page."""
+    font = font or find_pdf_font()
+    text = report_text(report, lang)
+    w = wording_for(lang)
+    fam = "Weekly"
+
+    class _Pdf(FPDF):
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(fam, "", 8.5)
+            self.cell(0, 5, w.page.format(n=self.page_no(), total="{nb}"), align=Align.C)
+
+    pdf = _Pdf(orientation="P", unit="mm", format="A4")
+    pdf.alias_nb_pages("{nb}")
+    pdf.set_margins(left=15, top=15, right=15)
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.add_font(fam, "", str(font.regular))
+    pdf.add_font(fam, "B", str(font.bold))
+    pdf.add_font(fam, "I", str(font.italic or font.regular))
+    pdf.set_title(text.title)
+    pdf.set_author(w.author)
+    pdf.set_creator("iHanoi console")
+    pdf.set_creation_date(report.as_of.astimezone(HANOI_TZ).replace(microsecond=0))
+    pdf.add_page()
+    epw = pdf.epw
+
+    def line(content: str, style: str, size: float, h: float, align: Align = Align.C) -> None:
+        pdf.set_font(fam, style, size)
+        pdf.multi_cell(epw, h, content, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    line(w.author.upper(), "B", 10, 5)
+    pdf.ln(3)
+    line(text.title, "B", 15, 7.5)
+    line(text.subtitle, "", 11, 5.5)
+    line(text.period, "I", 10.5, 5.5)
+    line(text.as_of, "I", 10.5, 5.5)
+    if text.incomplete:
+        line(text.incomplete, "B", 10.5, 5.5)
+    pdf.ln(3)
+    headings = FontFace(emphasis="BOLD", fill_color=(220, 230, 241))
+    for table in report_tables(report, lang):
+        rows = table.rows if table.pdf_rows is None else table.rows[: table.pdf_rows]
+        if pdf.will_page_break(30):
+            pdf.add_page()
+        line(table.title, "B", 11.5, 6.5, Align.L)
+        pdf.ln(1)
+        if not rows:
+            line(table.empty_text or w.empty, "I", 10, 5.5, Align.L)
+        else:
+            pdf.set_font(fam, "", 8.5)
+            aligns = tuple(Align.L if k == "text" else Align.R for k in table.types)
+            with pdf.table(
+                width=epw,
+                col_widths=table.widths,
+                text_align=aligns,
+                line_height=4.6,
+                headings_style=headings,
+                repeat_headings=1,
+                padding=1,
+            ) as pdf_table:
+                header = pdf_table.row()
+                for value in table.headers:
+                    header.cell(value, align=Align.C)
+                for i, values in enumerate(rows):
+                    row = pdf_table.row()
+                    for value, kind in zip(values, table.types_of(i), strict=True):
+                        row.cell(fmt_cell(value, kind, lang))
+        if table.note:
+            pdf.ln(1)
+            line(table.note, "I", 8.5, 4.2, Align.L)
+        pdf.ln(4)
+    return bytes(pdf.output())
+
+
+def render_weekly(report: WeeklyReport, fmt: ExportFormat, lang: str = "vi") -> bytes:
+    if fmt == "xlsx":
+        return weekly_xlsx(report, lang)
+    if fmt == "pdf":
+        return weekly_pdf(report, lang)
+    raise ValidationError("format", f"unknown format {fmt!r} (xlsx or pdf)")
+
+
+# ------------------------------------------------------------------ frozen copies
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    filename: str
+    fmt: ExportFormat
+    mime: str
+    content: bytes
+    sha256: str
+    snapshot_id: int | None  # None when not frozen
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A frozen copy without its bytes (for lists)."""
+
+    id: int
+    kind: str
+    period_key: str
+    fmt: str
+    filename: str
+    created_at: datetime
+    created_by: int | None
+    sha256: str
+    size: int
+    created_by_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    """One figure of a frozen copy against the same figure recomputed.
+
+    `section` is "by_kind", "total", "satisfaction", "units" or "categories"; `item`
+    the kind, unit code or category code ("" for a single row); `name` a readable
+    name (unit or category) from the figures; `then`/`now` None when absent.
+    """
+
+    section: str
+    item: str
+    name: str
+    measure: str
+    then: float | None
+    now: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.then is None or self.now is None:
+            return None
+        return self.now - self.then
+
+    @property
+    def changed(self) -> bool:
+        return self.then != self.now
+
+
+@dataclass(frozen=True)
+class SnapshotComparison:
+    snapshot: SnapshotInfo
+    figures_then: dict[str, Any]
+    figures_now: dict[str, Any]
+    changes: list[FigureChange]
+
+    @property
+    def changed(self) -> list[FigureChange]:
+        return [c for c in self.changes if c.changed]
+
+
+def sha256_of(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def figures_json(report: WeeklyReport) -> str:
+    return json.dumps(report.figures(), ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+
+def store_snapshot(
+    session: Session,
+    *,
+    report: WeeklyReport,
+    fmt: ExportFormat,
+    filename: str,
+    content: bytes,
+    created_by: int | None,
+    now: datetime,
+) -> ReportSnapshot:
+    """Append a frozen copy (the table refuses updates and deletes)."""
+    row = ReportSnapshot(
+        kind=REPORT_KIND,
+        period_key=report.week.key,
+        format=fmt,
+        filename=filename,
+        created_at=now,
+        created_by=created_by,
+        sha256=sha256_of(content),
+        figures_json=figures_json(report),
+        content=content,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def export_weekly(
+    session: Session,
+    *,
+    report: WeeklyReport,
+    fmt: ExportFormat,
+    lang: str = "vi",
+    created_by: int | None,
+    now: datetime,
+    freeze: bool = True,
+) -> ExportedFile:
+    """Render the file and, unless `freeze` is False, keep a frozen copy of it."""
+    if fmt not in FORMATS:
+        raise ValidationError("format", f"unknown format {fmt!r} (xlsx or pdf)")
+    content = render_weekly(report, fmt, lang)
+    filename = export_filename(report.week, fmt, lang)
+    snapshot_id = None
+    if freeze:
+        row = store_snapshot(
+            session,
+            report=report,
+            fmt=fmt,
+            filename=filename,
+            content=content,
+            created_by=created_by,
+            now=now,
+        )
+        snapshot_id = row.id
+    return ExportedFile(filename, fmt, MIME_TYPES[fmt], content, sha256_of(content), snapshot_id)
+
+
+_SNAPSHOT: Final = SQLModel.metadata.tables["report_snapshot"]
+_USER: Final = SQLModel.metadata.tables["app_user"]
+
+
+def list_snapshots(
+    session: Session, *, period_key: str | None = None, kind: str = REPORT_KIND
+) -> list[SnapshotInfo]:
+    """Frozen copies, newest first, without loading their bytes."""
+    c = _SNAPSHOT.c
+    stmt = (
+        sa.select(
+            c.id,
+            c.kind,
+            c.period_key,
+            c.format,
+            c.filename,
+            c.created_at,
+            c.created_by,
+            c.sha256,
+            sa.func.length(c.content).label("size"),
+            _USER.c.full_name,
+        )
+        .select_from(_SNAPSHOT.outerjoin(_USER, _USER.c.id == c.created_by))
+        .where(c.kind == kind)
+    )
+    if period_key is not None:
+        stmt = stmt.where(c.period_key == period_key)
+    stmt = stmt.order_by(c.created_at.desc(), c.id.desc())
+    session.flush()
+    return [
+        SnapshotInfo(
+            id=int(r.id),
+            kind=r.kind,
+            period_key=r.period_key,
+            fmt=r.format,
+            filename=r.filename,
+            created_at=r.created_at,
+            created_by=r.created_by,
+            sha256=r.sha256,
+            size=int(r.size),
+            created_by_name=r.full_name,
+        )
+        for r in session.connection().execute(stmt)
+    ]
+
+
+def load_snapshot(session: Session, snapshot_id: int) -> ReportSnapshot:
+    row = session.get(ReportSnapshot, snapshot_id)
+    if row is None:
+        raise NotFound("report_snapshot", snapshot_id)
+    return row
+
+
+def _info(row: ReportSnapshot) -> SnapshotInfo:
+    assert row.id is not None
+    return SnapshotInfo(
+        row.id,
+        row.kind,
+        row.period_key,
+        row.format,
+        row.filename,
+        row.created_at,
+        row.created_by,
+        row.sha256,
+        len(row.content),
+    )
+
+
+def flatten_figures(
+    figures: dict[str, Any],
+) -> dict[tuple[str, str, str], tuple[str, float | None]]:
+    """(section, item, measure) → (name, value) for every number a meeting reads."""
+    out: dict[tuple[str, str, str], tuple[str, float | None]] = {}
+    for kind, counts in figures.get("by_kind", {}).items():
+        for measure, value in counts.items():
+            out[("by_kind", kind, measure)] = (kind, value)
+    for measure, value in figures.get("total", {}).items():
+        out[("total", "", measure)] = ("", value)
+    for measure, value in figures.get("satisfaction", {}).items():
+        out[("satisfaction", "", measure)] = ("", value)
+    for unit in figures.get("units", []):
+        for measure in ("received", "overdue_open", "resolved_late", "processed", "pending"):
+            out[("units", unit["unit_code"], measure)] = (unit["unit_name"], unit.get(measure))
+    for cat in figures.get("categories", []):
+        out[("categories", cat["category_code"], "count")] = (cat["name"], cat["count"])
+    return out
+
+
+def compare_figures(then: dict[str, Any], now: dict[str, Any]) -> list[FigureChange]:
+    a, b = flatten_figures(then), flatten_figures(now)
+    keys = list(a) + [k for k in b if k not in a]
+    return [
+        FigureChange(
+            section=k[0],
+            item=k[1],
+            name=(a.get(k) or b.get(k) or ("", None))[0],
+            measure=k[2],
+            then=a[k][1] if k in a else None,
+            now=b[k][1] if k in b else None,
+        )
+        for k in keys
+    ]
+
+
+def compare_snapshot(
+    session: Session, snapshot_id: int, *, now: datetime, as_of: datetime | None = None
+) -> SnapshotComparison:
+    """A frozen copy's figures against the same week recomputed.
+
+    By default the week's reports are read as they are `now`: what became of them
+    since the meeting (pending ones processed, late results). With `as_of` at the
+    week's end the only differences are reports or events entered after the meeting
+    with earlier dates (imports).
+    """
+    row = load_snapshot(session, snapshot_id)
+    then = json.loads(row.figures_json)
+    week = parse_week(row.period_key)
+    report = build_weekly_report(session, week, now=now, as_of=as_of or now)
+    current = report.figures()
+    return SnapshotComparison(_info(row), then, current, compare_figures(then, current))
