@@ -8,6 +8,11 @@ The demo database (`--reports`, `--seed`, as of 2025-06-20) is built once with
 `demo_db.py`. Then:
 - pages (`bench_pages.py`): every page × allowed role, first render under AppTest;
 - stats (`bench_stats.py`): `stats_snapshot` now / past week / past date; `verify`;
+- map, analytics, weekly (`bench_map.py`, `bench_analytics.py`, `bench_weekly.py`): the
+  core calls behind the insight pages, their AppTest script time, the map's payload and
+  the weekly report's XLSX/PDF export (on a copy of the database: exports keep a frozen copy);
+- import (`bench_import.py`): `--import-records` generated Open311 records into a new
+  SQLite file, with the peak memory growth;
 - demo (`bench_demo.py`): `seed-demo` of `--demo-reports` reports on a new SQLite file.
 The machine is shared: the load average is recorded next to the numbers.
 """
@@ -30,10 +35,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
 
-from bench import bench_demo, bench_pages, bench_stats  # noqa: E402
+from bench import (  # noqa: E402
+    bench_analytics,
+    bench_demo,
+    bench_import,
+    bench_map,
+    bench_pages,
+    bench_stats,
+    bench_weekly,
+)
 from bench.demo_db import DEFAULT_AS_OF, DEFAULT_REPORTS, DEFAULT_SEED, ensure_demo_db  # noqa: E402
 
-BENCHES = ("pages", "stats", "demo")
+BENCHES = ("pages", "stats", "map", "analytics", "weekly", "import", "demo")
+DB_BENCHES = ("pages", "stats", "map", "analytics", "weekly")
 
 
 def _git_commit() -> str:
@@ -68,6 +82,12 @@ def machine() -> list[str]:
     ]
 
 
+def _measures(title: str, results: dict[str, float]) -> list[str]:
+    """A two-column table of one bench's named measures (seconds unless the name says)."""
+    rows = [f"| {name} | {value:,.3f} |" for name, value in results.items()]
+    return [f"## {title}", "", "| measure | value |", "|---|---:|", *rows, ""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=DEFAULT_REPORTS)
@@ -75,6 +95,7 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=BENCHES, help="repeatable")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--demo-reports", type=int, default=10_000)
+    parser.add_argument("--import-records", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.md")
     args = parser.parse_args()
     chosen = args.only or list(BENCHES)
@@ -84,7 +105,7 @@ def main() -> int:
 
     sections: list[str] = []
     url = None
-    if "pages" in chosen or "stats" in chosen:
+    if any(b in chosen for b in DB_BENCHES):
         url = ensure_demo_db(args.reports, args.seed)
     if "pages" in chosen:
         print("== pages", flush=True)
@@ -116,6 +137,20 @@ def main() -> int:
             bench_stats.to_markdown(stats, args.repeat),
             "",
         ]
+    for name, module in (
+        ("map", bench_map),
+        ("analytics", bench_analytics),
+        ("weekly", bench_weekly),
+    ):
+        if name in chosen:
+            print(f"== {name}", flush=True)
+            results = module.run(url, args.repeat)  # type: ignore[arg-type]
+            sections += _measures(f"`bench_{name}.py`, {args.reports:,} reports", results)
+    if "import" in chosen:
+        print("== import", flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            results = bench_import.run(Path(folder), args.import_records)
+        sections += _measures(f"`bench_import.py`, {args.import_records:,} records", results)
     if "demo" in chosen:
         print("== demo", flush=True)
         with tempfile.TemporaryDirectory() as folder:
