@@ -22,6 +22,7 @@ version counter is bypassed by Core, so `version` is set to the number of events
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -57,7 +58,7 @@ from ihanoi_core.demo_text import (
     title_of,
 )
 from ihanoi_core.errors import ValidationError
-from ihanoi_core.models import Report, ReportCreate
+from ihanoi_core.models import Attachment, Report, ReportCreate
 from ihanoi_core.reference import SYSTEM_USERNAME, category_shares, read_yaml
 from ihanoi_core.routing import Router, RouteResult, router_for
 from ihanoi_core.services import (
@@ -71,6 +72,7 @@ from ihanoi_core.text import search_text_of
 from ihanoi_core.vocab import (
     STATUS_BUCKET,
     Action,
+    AttachmentKind,
     Kind,
     Priority,
     Rating,
@@ -297,6 +299,8 @@ class DemoConfig:
     texts: TextBank
     featured: tuple[FeaturedReport, ...]
     featured_min_reports: int
+    evidence_share: float = 0.0
+    evidence_image: str | None = None
 
     def phase_on(self, day: date) -> Phase:
         """The system's phase on a submission day (the last one started by then)."""
@@ -614,6 +618,8 @@ def parse_demo_config(raw: object) -> DemoConfig:
             _featured(f, f"featured[{i}]") for i, f in enumerate(data.get("featured") or [])
         ),
         featured_min_reports=int(_num(data.get("featured_min_reports", 100), "featured_min")),
+        evidence_share=_prob(_map(data.get("evidence"), "evidence").get("share"), "evidence.share"),
+        evidence_image=str(_map(data.get("evidence"), "evidence").get("image") or "") or None,
     )
 
 
@@ -1774,7 +1780,56 @@ def plan_demo(
         yield planner.plan_reports(arrivals[begin : begin + chunk])
 
 
-def write_planned(session: Session, planned: Sequence[PlannedReport]) -> None:
+@dataclass(frozen=True)
+class DemoEvidence:
+    """The photo a demo officer attaches to a drafted result, and how often."""
+
+    share: float
+    image: bytes
+    filename: str
+
+    @classmethod
+    def of(cls, config: DemoConfig) -> DemoEvidence | None:
+        if not config.evidence_image or config.evidence_share <= 0:
+            return None
+        path = reference_path(config.evidence_image)
+        return cls(config.evidence_share, path.read_bytes(), path.name)
+
+    def chosen(self, code: str) -> bool:
+        """A hash of the code, not the generator's draws: calibration stays as it was."""
+        digest = hashlib.sha256(code.encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < self.share
+
+
+def _evidence_rows(
+    planned: Sequence[PlannedReport], ids: Mapping[str, int], evidence: DemoEvidence
+) -> list[dict[str, Any]]:
+    digest = hashlib.sha256(evidence.image).hexdigest()
+    rows = []
+    for p in planned:
+        drafts = [e for e in p.events if e.action == Action.DRAFT]
+        code = p.values["code"]
+        if drafts and evidence.chosen(code):
+            rows.append(
+                {
+                    "report_id": ids[code],
+                    "event_id": None,
+                    "kind": AttachmentKind.EVIDENCE.value,
+                    "filename": evidence.filename,
+                    "content_type": "image/png",
+                    "size_bytes": len(evidence.image),
+                    "sha256": digest,
+                    "data": evidence.image,
+                    "uploaded_at": drafts[-1].at,
+                    "uploaded_by": drafts[-1].actor_id,
+                }
+            )
+    return rows
+
+
+def write_planned(
+    session: Session, planned: Sequence[PlannedReport], evidence: DemoEvidence | None = None
+) -> None:
     """Bulk-insert reports, look their ids up by code, then insert their events.
 
     A plain executemany and one lookup per 1,000 codes: on PostgreSQL that is about five
@@ -1794,6 +1849,9 @@ def write_planned(session: Session, planned: Sequence[PlannedReport]) -> None:
         ids.update((code, int(report_id)) for code, report_id in found)
     rows = [event_values(ids[p.values["code"]], e) for p in planned for e in p.events]
     conn.execute(sa.insert(_EVENT), rows)
+    attachments = _evidence_rows(planned, ids, evidence) if evidence else []
+    if attachments:
+        conn.execute(sa.insert(Attachment.__table__), attachments)  # type: ignore[attr-defined]
 
 
 def seed_demo(
@@ -1838,10 +1896,11 @@ def seed_demo(
     world = load_world(session, config, router)
     summary = DemoSummary(users_created=staff.created, users_reused=staff.reused)
     taken = conn.execute(sa.select(_REPORT.c.code)).scalars().all()
+    evidence = DemoEvidence.of(config)
     for planned in plan_demo(
         world, config, reports=reports, seed=seed, as_of=as_of, chunk=chunk, taken_codes=taken
     ):
-        write_planned(session, planned)
+        write_planned(session, planned, evidence)
         summary.add(planned)
         if progress is not None:
             progress(summary.reports)
