@@ -157,6 +157,24 @@ def test_as_of_cuts_stays_and_sets_the_open_counts(session: Session) -> None:
     assert not [r for r in rows if r.unit_code == "001"]
 
 
+def test_open_counts_late_in_the_history_rewind_the_reports_that_moved_since(
+    session: Session,
+) -> None:
+    build_week(session)
+    # Fri 09/08 16:15, nearer the last event (Tue 13/08) than the first (Thu 01/08): the
+    # rows of C (dispatched at 16:30) and E (drafted on 13/08) are ahead of that moment.
+    # A is published; B waits for approval at 002; C waits for dispatch, not at 002;
+    # D is being handled at 001; E is still being handled at 002, not waiting approval.
+    rows = step_times(session, start=START, end=END, as_of=hanoi(8, 9, 16, 15))
+    open_counts = {(r.unit_code, r.step): r.open_count for r in rows if r.open_count}
+    assert open_counts == {
+        ("002", Step.APPROVAL): 1,
+        ("VP-UBND", Step.DISPATCH): 1,
+        ("001", Step.HANDLING): 1,
+        ("002", Step.HANDLING): 1,
+    }
+
+
 def test_period_bounds_select_the_stays_that_ended_in_it(session: Session) -> None:
     build_week(session)
     # Only Friday 09/08: B's waiting (32) and handling (1), C's dispatch (0.5).
