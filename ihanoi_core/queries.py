@@ -73,6 +73,7 @@ _HANOI_ZONE: Final = f"'{HANOI_TZ.key}'"
 
 _FINISHING_ACTIONS: Final = (Action.PUBLISH.value, Action.REFUSE_INACCURATE.value)
 _RATING_ACTIONS: Final = (Action.RATE.value, Action.REOPEN.value)
+_IMPORT: Final = Action.IMPORT.value
 _OPEN: Final = tuple(sorted(s.value for s in OPEN_STATUSES))
 _FINISHED: Final = tuple(sorted(s.value for s in FINISHED_STATUSES))
 
@@ -459,7 +460,20 @@ def _last_rating_code(e: Any) -> Any:
     code = sa.case(
         *[(e.rating == rating.value, i + 1) for i, rating in enumerate(_RATINGS)], else_=0
     )
-    return sa.func.max(sa.case((e.action.in_(_RATING_ACTIONS), e.seq * _RATING_CODES + code)))
+    # An import restores a rating given in another system (or before our export).
+    rates = sa.or_(
+        e.action.in_(_RATING_ACTIONS), sa.and_(e.action == _IMPORT, e.rating.is_not(None))
+    )
+    return sa.func.max(sa.case((rates, e.seq * _RATING_CODES + code)))
+
+
+def _finishing(e: Any) -> ColumnElement[bool]:
+    """Events that finish a report: publish, refuse, and an import of a finished one."""
+    return sa.or_(e.action.in_(_FINISHING_ACTIONS), _finishing_import(e))
+
+
+def _finishing_import(e: Any) -> ColumnElement[bool]:
+    return sa.and_(e.action == _IMPORT, e.to_status.in_(_FINISHED))
 
 
 def _rating_of_code(value: Any) -> Any:
@@ -509,9 +523,12 @@ def _state_select(
             e.to_status.label("status"),
             e.to_unit_id.label("unit_id"),
             e.due_at,
-            sa.func.max(sa.case((e.action.in_(_FINISHING_ACTIONS), e.at)))
+            sa.func.max(sa.case((_finishing(e), e.at)))
             .over(partition_by=e.report_id)
             .label("finished_at"),
+            sa.func.max(sa.case((_finishing_import(e), e.at)))
+            .over(partition_by=e.report_id)
+            .label("imported_finished_at"),
             _last_rating_code(e).over(partition_by=e.report_id).label("rating_code"),
             sa.func.row_number().over(partition_by=e.report_id, order_by=e.seq.desc()).label("rn"),
         )
@@ -524,12 +541,27 @@ def _state_select(
             last.c.status,
             last.c.unit_id,
             last.c.due_at,
-            last.c.finished_at,
+            _finished_at(r, last).label("finished_at"),
             _rating_of_code(last.c.rating_code).label("rating"),
         )
         .select_from(_REPORT.join(last, sa.and_(last.c.report_id == r.id, last.c.rn == 1)))
         .where(*conditions)
     )
+
+
+def _finished_at(r: Any, last: Any) -> Any:
+    """When the report finished, as of the window's moment.
+
+    An import event is dated at the record's last change (a rating may come after the
+    result), so when the import is the latest finishing event the report row's own
+    `finished_at` is the true time, as long as no later step replaced it (a reopened
+    and republished report finishes after its import).
+    """
+    restored = sa.and_(
+        last.c.imported_finished_at == last.c.finished_at,
+        r.finished_at <= last.c.finished_at,
+    )
+    return sa.case((restored, r.finished_at), else_=last.c.finished_at)
 
 
 def _events_until(plan: _Plan) -> list[ColumnElement[bool]]:

@@ -6,6 +6,12 @@ that every recorded step was a legal transition, so a hand-edited row, an import
 skipped the workflow, or a bug in a writer shows up as a precise mismatch instead of
 as a wrong number in a leaders' report.
 
+Histories restored from a file (events with `source_file` set: an `import` event
+carrying a report's state from another system or from our own export, and the
+"returned as not ours" steps that came with it) are history we did not produce: for
+them only the numbering and the final state are checked, not the transition table,
+and an `import` may start a history in any status.
+
 Both tables are read once, as two streams sorted by report (`yield_per` chunks) and
 merged in Python, so memory stays flat and the query count does not grow with the
 number of reports.
@@ -38,7 +44,7 @@ class MismatchCode(StrEnum):
 
     NO_HISTORY = "no_history"  # a report without any event
     SEQ_GAP = "seq_gap"  # seqs are not 1..n
-    BAD_START = "bad_start"  # first event is not receive/import -> received
+    BAD_START = "bad_start"  # first event is not receive -> received, import or from a file
     BROKEN_CHAIN = "broken_chain"  # an event does not start where the previous one ended
     ILLEGAL_TRANSITION = "illegal_transition"  # not a row of workflow.TRANSITIONS
     STATE_DIFFERS = "state_differs"  # the report row disagrees with its history
@@ -114,6 +120,7 @@ def _events(session: Session) -> Generator[Any, None, None]:
         e.due_at,
         e.rating,
         e.is_public,
+        e.source_file,
     ).order_by(e.report_id, e.seq)
     return _stream(session, stmt)
 
@@ -139,16 +146,20 @@ def check_history(report: Any, events: list[Any]) -> list[Mismatch]:
             break
 
     first = events[0]
-    if first.action not in _INITIAL:
-        add(MismatchCode.BAD_START, "events[1].action", "receive|import", first.action)
-    if first.from_status is not None:
-        add(MismatchCode.BAD_START, "events[1].from_status", None, first.from_status)
-    if first.to_status != _RECEIVED:
-        add(MismatchCode.BAD_START, "events[1].to_status", _RECEIVED, first.to_status)
+    if not _from_file(first):
+        if first.action not in _INITIAL:
+            add(MismatchCode.BAD_START, "events[1].action", "receive|import", first.action)
+        if first.from_status is not None:
+            add(MismatchCode.BAD_START, "events[1].from_status", None, first.from_status)
+        if first.to_status != _RECEIVED and first.action != _IMPORT:
+            add(MismatchCode.BAD_START, "events[1].to_status", _RECEIVED, first.to_status)
 
-    rating: str | None = None
-    is_public = False
+    rating, is_public = _restored(first, None, False)
     for previous, event in pairwise(events):
+        if _from_file(event):
+            # Restored, not produced here: it need not follow our table or chain.
+            rating, is_public = _restored(event, rating, is_public)
+            continue
         if event.from_status != previous.to_status:
             add(
                 MismatchCode.BROKEN_CHAIN,
@@ -223,6 +234,20 @@ _RECEIVED: Final = Status.RECEIVED.value
 _RATE: Final = Action.RATE.value
 _REOPEN: Final = Action.REOPEN.value
 _PUBLISH: Final = Action.PUBLISH.value
+_IMPORT: Final = Action.IMPORT.value
+
+
+def _from_file(event: Any) -> bool:
+    """An event restored from an imported file (rows without the column: not)."""
+    return getattr(event, "source_file", None) is not None
+
+
+def _restored(event: Any, rating: str | None, is_public: bool) -> tuple[str | None, bool]:
+    """Rating and public flag after `event` when it carries a state rather than a step:
+    an `import` sets both to what the file said (`is_public` NULL: not public)."""
+    if event.action == _IMPORT:
+        return event.rating, bool(event.is_public)
+    return rating, is_public
 
 
 def _transition_problem(event: Any) -> tuple[str, str, str] | None:

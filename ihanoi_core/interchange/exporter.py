@@ -27,6 +27,7 @@ from ihanoi_core import models as _models  # noqa: F401  (registers the tables)
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import ValidationError
 from ihanoi_core.interchange import fields as F
+from ihanoi_core.interchange.history_fields import returned_by
 from ihanoi_core.interchange.rules import default_rules
 from ihanoi_core.interchange.writers import (
     CsvWriter,
@@ -204,8 +205,11 @@ def _rows(session: Session, stmt: sa.Select[Any], chunk: int) -> Iterator[Sequen
         result.close()
 
 
-def record_of(row: Any, lang: str = "vi") -> Record:
-    """One report as an interchange record (typed values, codes for reference data)."""
+def record_of(row: Any, lang: str = "vi", returned_by: str | None = None) -> Record:
+    """One report as an interchange record (typed values, codes for reference data).
+
+    `returned_by` comes from the history (`history_fields.returned_by`): the units that
+    sent the report back as not theirs, which the statistics count per unit."""
     english = lang == "en"
     status_notes = row.refusal_reason if row.status == Status.REFUSED.value else row.result_text
     return {
@@ -245,6 +249,7 @@ def record_of(row: Any, lang: str = "vi") -> Record:
         F.IHANOI_RATING: row.rating,
         F.IHANOI_RATED_DATETIME: row.rated_at,
         F.IHANOI_BOUNCE_COUNT: int(row.bounce_count),
+        F.IHANOI_RETURNED_BY: returned_by,
         F.IHANOI_ROUTING_FLAG: row.routing_flag,
         F.IHANOI_SOURCE: row.source,
     }
@@ -288,8 +293,9 @@ def export_reports(
     writer = open_writer(fmt, out, headers)
     written = 0
     for rows in _rows(session, _export_select(filt or ReportFilter()), chunk):
+        history = returned_by(session, [row.id for row in rows])
         for row in rows:
-            writer.write(record_of(row, lang))
+            writer.write(record_of(row, lang, history.get(row.id)))
         writer.flush()
         written += len(rows)
         if progress is not None:

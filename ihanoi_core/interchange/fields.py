@@ -77,6 +77,13 @@ IHANOI_RATED_DATETIME: Final = "ihanoi_rated_datetime"
 IHANOI_BOUNCE_COUNT: Final = "ihanoi_bounce_count"
 IHANOI_ROUTING_FLAG: Final = "ihanoi_routing_flag"
 IHANOI_SOURCE: Final = "ihanoi_source"
+# The refusals "not our function" in the report's history, oldest first, as
+# `UNITCODE@ISO-8601-time` entries joined by RETURNED_BY_SEPARATOR
+# ("002@2024-08-05T09:00:00+07:00;SXD@2024-08-06T14:30:00+07:00"): per-unit
+# "returned as not ours" counts are read from the history, so they travel with it.
+IHANOI_RETURNED_BY: Final = "ihanoi_returned_by"
+RETURNED_BY_SEPARATOR: Final = ";"
+RETURNED_BY_AT: Final = "@"
 
 IHANOI_FIELDS: Final[tuple[str, ...]] = (
     IHANOI_CODE,
@@ -98,9 +105,14 @@ IHANOI_FIELDS: Final[tuple[str, ...]] = (
     IHANOI_RATING,
     IHANOI_RATED_DATETIME,
     IHANOI_BOUNCE_COUNT,
+    IHANOI_RETURNED_BY,
     IHANOI_ROUTING_FLAG,
     IHANOI_SOURCE,
 )
+
+# Fields read from a report's history, not its row (`history_fields.py`); they sit
+# before a never-empty column, which spreadsheet readers need to see full rows.
+HISTORY_FIELDS: Final[tuple[str, ...]] = (IHANOI_RETURNED_BY,)
 
 # Every column of an export, in file order (Open311 first, then ours).
 ALL_FIELDS: Final[tuple[str, ...]] = OPEN311_FIELDS + IHANOI_FIELDS

@@ -181,6 +181,7 @@ def test_json_carries_open311_and_our_fields_typed(session: Session, city: Expor
         "ihanoi_rating": "satisfied",
         "ihanoi_rated_datetime": "2024-08-01T16:00:00+07:00",
         "ihanoi_bounce_count": 0,
+        "ihanoi_returned_by": None,
         "ihanoi_routing_flag": "no_location",
         "ihanoi_source": "app",
     }
