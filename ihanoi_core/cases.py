@@ -421,9 +421,9 @@ def _text_conditions(session: Session, text: str) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _filter_conditions(
-    session: Session, filt: CaseFilter, now: datetime
-) -> list[ColumnElement[bool]]:
+def case_conditions(session: Session, filt: CaseFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `filt` on the report table, public so that other views
+    (the map) count exactly the reports the case list shows for the same filter."""
     r = _REPORT.c
     conditions: list[ColumnElement[bool]] = []
     if filt.statuses:
@@ -591,7 +591,7 @@ def list_cases(
     """
     clock = _Clock.at(now, calendar, rules)
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
-    conditions = _filter_conditions(session, filt, now)
+    conditions = case_conditions(session, filt, now)
     scope = _visible_to(viewer)
     if scope is not None:
         conditions.append(scope)

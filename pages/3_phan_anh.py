@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ihanoi_core.cases import filter_options, list_cases
+from ihanoi_core.cases import UnitOption, filter_options, list_cases
+from ihanoi_core.geostats import ward_options
 from ihanoi_core.vocab import Role
 from ihanoi_ui import state_keys
 from ihanoi_ui.auth import require_role
@@ -37,7 +38,14 @@ show_bulk_result()
 
 with session_scope() as session:
     options = filter_options(session)
-choice = case_filters(options, now, lang)
+
+
+def ward_choices(district_id: int | None) -> list[UnitOption]:
+    with session_scope() as session:
+        return ward_options(session, district_id)
+
+
+choice = case_filters(options, now, lang, ward_choices)
 if st.session_state.get(state_keys.CASE_FILTERS) != choice.signature():
     st.session_state[state_keys.CASE_FILTERS] = choice.signature()
     st.session_state[PAGE_KEY] = 1

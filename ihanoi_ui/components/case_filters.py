@@ -3,6 +3,7 @@ decides what "overdue" or "due soon" means, this only collects the choices)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -14,6 +15,7 @@ from ihanoi_core.cases import (
     CaseFilter,
     CaseOrder,
     FilterOptions,
+    UnitOption,
     due_soon_cutoff_at,
 )
 from ihanoi_core.vocab import Bucket, Kind, Priority, Status
@@ -25,6 +27,7 @@ BUCKET_KEY: Final = "cases_f_bucket"
 KIND_KEY: Final = "cases_f_kind"
 UNIT_KEY: Final = "cases_f_unit"
 DISTRICT_KEY: Final = "cases_f_district"
+WARD_KEY: Final = "cases_f_ward"
 CATEGORY_KEY: Final = "cases_f_category"
 PRIORITY_KEY: Final = "cases_f_priority"
 FROM_KEY: Final = "cases_f_from"
@@ -52,8 +55,17 @@ class ListChoice:
         return replace(self.filt, due_soon_before=None), due_soon, self.order, self.page_size
 
 
-def case_filters(options: FilterOptions, now: datetime, lang: str) -> ListChoice:
-    """Draw the search box and the filters; return what they select."""
+WardChoices = Callable[[int | None], Sequence[UnitOption]]
+
+
+def case_filters(
+    options: FilterOptions, now: datetime, lang: str, ward_choices: WardChoices | None = None
+) -> ListChoice:
+    """Draw the search box and the filters; return what they select.
+
+    `ward_choices(district_id)` gives the wards or communes to offer once the district
+    is known (the core's `geostats.ward_options`); without it there is no ward filter.
+    """
     text = st.text_input(t("cases.f_search"), key=TEXT_KEY, help=t("cases.f_search_help"))
     with st.expander(t("cases.filters")):
         c1, c2, c3 = st.columns(3)
@@ -103,6 +115,20 @@ def case_filters(options: FilterOptions, now: datetime, lang: str) -> ListChoice
             key=DISTRICT_KEY,
             placeholder=t("common.all"),
         )
+        ward_id = None
+        if ward_choices is not None:
+            wards = distinct_labels([(u.id, u.name, u.code) for u in ward_choices(district_id)])
+            if st.session_state.get(WARD_KEY) not in wards:
+                st.session_state.pop(WARD_KEY, None)  # a ward of the district left behind
+            ward_id = c2.selectbox(
+                t("cases.f_ward"),
+                options=list(wards),
+                index=None,
+                format_func=lambda i: wards[i],
+                key=WARD_KEY,
+                placeholder=t("common.all"),
+                help=t("cases.f_ward_help"),
+            )
         priority = c3.selectbox(
             t("cases.f_priority"),
             options=[p.value for p in Priority],
@@ -150,6 +176,7 @@ def case_filters(options: FilterOptions, now: datetime, lang: str) -> ListChoice
         kind=Kind(kind) if kind else None,
         unit_id=unit_id,
         district_id=district_id,
+        ward_id=ward_id,
         category_codes=tuple(category_codes),
         priority=Priority(priority) if priority else None,
         date_from=date_from if not isinstance(date_from, tuple) else None,
