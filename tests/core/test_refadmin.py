@@ -373,7 +373,9 @@ def test_init_db_keeps_what_an_admin_edited(session: Session, cast: Cast, now: d
         actor=cast.admin,
         category_id=shown.category_id,
         expected=shown,
-        change=CategoryEdit("Rác thải sinh hoạt, đô thị", shown.name_en, None, shown.sort_order, True),
+        change=CategoryEdit(
+            "Rác thải sinh hoạt, đô thị", shown.name_en, None, shown.sort_order, True
+        ),
         now=now,
         reason=REASON,
     )
