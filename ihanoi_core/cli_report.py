@@ -2,8 +2,9 @@
 
     python -m ihanoi_core report weekly --week 2024-W32 --format pdf -o giao-ban.pdf
 
-For the scheduled job that mails last week's report every Monday. The figures are
-those of `stats --from <Monday> --to <Sunday>` (see `ihanoi_core.weekly`). Each file
+For the scheduled job that mails last week's report every Monday. The cumulative
+figures are those of `stats --to <Sunday>`, the week's intake those of
+`stats --from <Monday> --to <Sunday>` (see `ihanoi_core.weekly`). Each file
 written is also kept as a frozen copy in the database (`report_snapshot`), like a
 download in the console, unless `--no-snapshot`. `--format` defaults to the output's
 suffix. A bad week or format exits 2 with one line; the file is written only once the
@@ -80,12 +81,13 @@ def cmd_report_weekly(args: argparse.Namespace) -> int:
             session.rollback()
             print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_FAILED
-    total = report.total
+    total, cumulative = report.total, report.cumulative.total
     kept = f"; frozen copy #{exported.snapshot_id}" if exported.snapshot_id is not None else ""
     print(
         f"weekly report {week.key} ({week.monday:%d/%m/%Y}-{week.sunday:%d/%m/%Y}) written "
         f"to {args.output} ({fmt}, {len(exported.content)} bytes): {total.total} reports, "
         f"{total.processed} processed, {total.refused} refused, {total.processing} "
-        f"processing, {total.pending} pending{kept}"
+        f"processing, {total.pending} pending; cumulative {cumulative.total} reports, "
+        f"{cumulative.overdue_open} overdue{kept}"
     )
     return EXIT_OK

@@ -1,26 +1,38 @@
 """The leaders' weekly review report (báo cáo giao ban) for one ISO week, as data.
 
 A week is `YYYY-Www` (ISO 8601: weeks start on Monday; week 1 holds the year's first
-Thursday), Monday 00:00 to the next Monday 00:00 in Hanoi. Its figures are exactly
-those of `python -m ihanoi_core stats --from <Monday> --to <Sunday>`: reports
-*submitted* in the week, in the state they were in at the end of its Sunday (the
-last microsecond, `as_of`), read from the history, so printing week 32 again next
-month gives the numbers the meeting saw. For a week that has not ended yet `as_of`
-is `now` instead: counting as overdue what is only due by Sunday night would
-announce lateness that has not happened.
+Thursday), Monday 00:00 to the next Monday 00:00 in Hanoi. Everything is read as of
+the end of its Sunday (the last microsecond, `as_of`) from the history, so printing
+week 32 again next month gives the numbers the meeting saw. For a week that has not
+ended yet `as_of` is `now` instead: counting as overdue what is only due by Sunday
+night would announce lateness that has not happened.
+
+Three scopes, because the city's meeting reads three different questions:
+
+* cumulative (lũy kế đến hết tuần, the headline the city reports, e.g. its "tuần 6"
+  figures): every report submitted since launch up to the end of Sunday, as of then —
+  exactly `stats --to <Sunday>`;
+* the week's intake: reports *submitted* in the week — exactly
+  `stats --from <Monday> --to <Sunday>`; categories and satisfaction of the week too;
+* the units' workload of the week, for overdue by unit and best/worst units: every
+  report open at the end of the week (whenever submitted) or finished during it. A
+  meeting chases units for their overdue backlog, which the week's intake alone
+  almost never shows (a report is rarely late within days of arriving); finished
+  work of earlier weeks would only dilute the week's on-time share.
 
 The week-on-week change compares the same figures of the previous week, each week
-as of its own end (what each meeting was shown), so two weeks' intake are compared
-after the same time to work on them.
+as of its own end (what each meeting was shown): the intake after the same time to
+work on it, the cumulative figures as the two meetings announced them.
 
 Best and worst units (the rule leaders are told, in the report's footnote):
 
 * eligible: handling units (never the city office, which dispatches rather than
-  handles) that received at least `MIN_RECEIVED_FOR_RANKING` reports of the week,
+  handles) with at least `MIN_RECEIVED_FOR_RANKING` reports in the week's workload,
   so one lucky report does not make a unit "best";
-* score: the share of the week's reports finished on time by the end of the week,
+* score: the share of that workload finished on time during the week,
   `(processed + refused - resolved_late) / received` (refusing an inaccurate report
-  is a legitimate outcome; finishing after the deadline is not on time);
+  is a legitimate outcome; finishing after the deadline is not on time; a report
+  still open at the end of the week is not finished);
 * ties: fewer overdue open reports, then lower overdue rate, then shorter median
   handling time (working hours), then more reports received, then unit code;
 * best: the first `RANKED_UNITS` of that order; worst: the last `RANKED_UNITS`,
@@ -31,25 +43,37 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlalchemy.sql.selectable import Subquery
+from sqlmodel import Session, SQLModel
 
 from ihanoi_core import queries
 from ihanoi_core.bottlenecks import StepTime, step_times
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import IHanoiError
-from ihanoi_core.performance import UnitRow, unit_performance
+from ihanoi_core.performance import UnitRow, formal_unit_name
+from ihanoi_core.performance import _sort_key as worst_first
 from ihanoi_core.queries import BucketCounts, CategoryCount, ReportFilter, SatisfactionCounts
-from ihanoi_core.vocab import Kind
+from ihanoi_core.vocab import FINISHED_STATUSES, OPEN_STATUSES, Action, Kind, UnitKind
+from ihanoi_core.workcalendar import WorkingCalendar, load_calendar
 
+PastStatePath = Literal["auto", "split", "replay"]
 REPORT_KIND: Final = "weekly"
 MIN_RECEIVED_FOR_RANKING: Final = 5
 RANKED_UNITS: Final = 5
 BUCKET_FIELDS: Final[tuple[str, ...]] = tuple(BucketCounts().as_dict())
+UNITS_SCOPE: Final = "open_at_end_or_finished_in_week"  # named in the figures JSON
 _WEEK_PATTERN: Final = re.compile(r"^\s*(\d{4})-?[Ww](\d{1,2})\s*$")
+_REPORT: Final = SQLModel.metadata.tables["report"]
+_EVENT: Final = SQLModel.metadata.tables["report_event"]
+_UNIT: Final = SQLModel.metadata.tables["unit"]
+_OPEN: Final = tuple(sorted(s.value for s in OPEN_STATUSES))
+_FINISHED: Final = tuple(sorted(s.value for s in FINISHED_STATUSES))
 
 
 class WeekError(IHanoiError):
@@ -192,12 +216,18 @@ class WeekFigures:
 
 @dataclass(frozen=True)
 class WeeklyReport:
-    """Everything the meeting screen and the exported files show, for one week."""
+    """Everything the meeting screen and the exported files show, for one week.
+
+    `current`/`previous`: the week's intake (and the previous week's);
+    `cumulative`/`cumulative_previous`: everything submitted by the end of each week.
+    """
 
     current: WeekFigures
     previous: WeekFigures
+    cumulative: WeekFigures
+    cumulative_previous: WeekFigures
     complete: bool  # the week had ended at `now`
-    units: list[UnitRow]  # every unit with reports of the week, worst first
+    units: list[UnitRow]  # every unit with workload in the week, worst first
     best: list[RankedUnit]
     worst: list[RankedUnit]
     categories: list[CategoryCount]
@@ -225,21 +255,16 @@ class WeeklyReport:
 
     @property
     def overdue_units(self) -> list[UnitRow]:
-        """Units with an overdue open report or a late result among the week's reports."""
+        """Units with an overdue open report or a late result in the week's workload."""
         return [u for u in self.units if u.overdue_open or u.resolved_late]
 
     def changes(self) -> dict[str, dict[str, Change]]:
-        """Per kind (and "total"), each bucket figure against the previous week."""
-        now_rows = {k.value: c for k, c in self.current.by_kind.items()}
-        before_rows = {k.value: c for k, c in self.previous.by_kind.items()}
-        now_rows["total"], before_rows["total"] = self.current.total, self.previous.total
-        return {
-            key: {
-                name: Change(getattr(counts, name), getattr(before_rows[key], name))
-                for name in BUCKET_FIELDS
-            }
-            for key, counts in now_rows.items()
-        }
+        """Per kind (and "total"), each bucket figure of the intake against last week's."""
+        return figure_changes(self.current, self.previous)
+
+    def cumulative_changes(self) -> dict[str, dict[str, Change]]:
+        """The same for the cumulative figures (what each meeting announced)."""
+        return figure_changes(self.cumulative, self.cumulative_previous)
 
     def figures(self) -> dict[str, Any]:
         """The report's numbers as JSON-ready data (kept with each frozen copy)."""
@@ -272,6 +297,15 @@ class WeeklyReport:
                 "on_time_share": r.on_time_share,
             }
 
+        def scope(f: WeekFigures) -> dict[str, Any]:
+            return {
+                "week": f.week.key,
+                "as_of": f.as_of.astimezone(HANOI_TZ).isoformat(),
+                "by_kind": {k.value: c.as_dict() for k, c in f.by_kind.items()},
+                "total": f.total.as_dict(),
+                "satisfaction": sat(f.satisfaction),
+            }
+
         return {
             "kind": REPORT_KIND,
             "week": self.week.key,
@@ -289,6 +323,11 @@ class WeeklyReport:
                 "satisfaction": sat(self.previous.satisfaction),
             },
             "satisfaction": sat(self.satisfaction),
+            "cumulative": {
+                **scope(self.cumulative),
+                "previous": scope(self.cumulative_previous),
+            },
+            "units_scope": UNITS_SCOPE,
             "units": [unit(u) for u in self.units],
             "best": [ranked(r) for r in self.best],
             "worst": [ranked(r) for r in self.worst],
@@ -311,6 +350,19 @@ class WeeklyReport:
         }
 
 
+def figure_changes(now: WeekFigures, before: WeekFigures) -> dict[str, dict[str, Change]]:
+    now_rows = {k.value: c for k, c in now.by_kind.items()}
+    before_rows = {k.value: c for k, c in before.by_kind.items()}
+    now_rows["total"], before_rows["total"] = now.total, before.total
+    return {
+        key: {
+            name: Change(getattr(counts, name), getattr(before_rows[key], name))
+            for name in BUCKET_FIELDS
+        }
+        for key, counts in now_rows.items()
+    }
+
+
 def finite(x: float | None) -> float | None:
     """NaN (a step with no finished stay) becomes None: JSON has no NaN."""
     return None if x is None or math.isnan(x) else x
@@ -321,7 +373,69 @@ def week_as_of(week: IsoWeek, now: datetime) -> datetime:
     return min(week.last_moment, now)
 
 
+def cumulative_state(
+    session: Session, week: IsoWeek, *, as_of: datetime, path: PastStatePath = "auto"
+) -> Subquery:
+    """Every report submitted by the end of the week's Sunday, with its state at `as_of`.
+
+    The same rows as `queries` builds for `stats --to <Sunday>`, read faster for a
+    past moment: only the reports that changed after `as_of` have their history
+    replayed; the others are still in the state of their last event, which their own
+    columns hold (the reasoning `queries` applies to the whole database, applied per
+    report). Replaying all 100,000 histories takes seconds on SQLite; a recent week
+    has a few thousand reports that moved since. For an early week, where more events
+    came after `as_of` than there are reports in scope, the plain replay is cheaper.
+    `path` forces one way (tests check that both give the same rows).
+    """
+    filt = ReportFilter(date_to=week.sunday)
+    plan = queries._plan(session, as_of, "auto")
+    conditions = queries._report_conditions(filt, plan)
+    if plan.source == "columns":
+        columns: Subquery = queries._state_select(as_of, "columns", conditions, False).subquery(
+            "state"
+        )
+        return columns
+    r, e = _REPORT.c, _EVENT.c
+    conn = queries._connection(session)
+    if path == "auto":
+        count = sa.select(sa.func.count())
+        in_scope = conn.execute(count.select_from(_REPORT).where(*conditions)).scalar_one()
+        later = conn.execute(count.select_from(_EVENT).where(e.at > as_of)).scalar_one()
+        # an early week: most histories moved on since, replay them all
+        path = "replay" if later >= in_scope else "split"
+    if path == "replay":
+        return queries._scope(plan, filt)
+    changed = sa.select(e.report_id).where(e.at > as_of)
+    kept = queries._state_select(as_of, "columns", [*conditions, r.id.not_in(changed)], False)
+    replayed = queries._state_select(as_of, "events", [*conditions, r.id.in_(changed)], True)
+    return sa.union_all(kept, replayed).subquery("state")
+
+
+def cumulative_figures(
+    session: Session, week: IsoWeek, *, as_of: datetime, path: PastStatePath = "auto"
+) -> WeekFigures:
+    """Everything submitted by the end of the week's Sunday (`stats --to <Sunday>`)."""
+    s = cumulative_state(session, week, as_of=as_of, path=path)
+    stmt = sa.select(
+        s.c.kind, *queries._bucket_sums(s, as_of), *queries._satisfaction_sums(s)
+    ).group_by(s.c.kind)
+    rows = list(queries._connection(session).execute(stmt))
+    found = {row.kind: queries._bucket_counts_of(row) for row in rows}
+    ratings = [queries._satisfaction_of(row) for row in rows]
+    return WeekFigures(
+        week=week,
+        as_of=as_of,
+        by_kind={kind: found.get(kind.value, BucketCounts()) for kind in Kind},
+        satisfaction=SatisfactionCounts(
+            rated=sum(x.rated for x in ratings),
+            satisfied=sum(x.satisfied for x in ratings),
+            unsatisfied=sum(x.unsatisfied for x in ratings),
+        ),
+    )
+
+
 def week_figures(session: Session, week: IsoWeek, *, as_of: datetime) -> WeekFigures:
+    """The week's intake: `stats --from <Monday> --to <Sunday>`."""
     filt = ReportFilter(date_from=week.monday, date_to=week.sunday)
     source = queries.resolve_source(session, as_of=as_of)
     src: queries.StateSource = "columns" if source == "columns" else "events"
@@ -331,6 +445,90 @@ def week_figures(session: Session, week: IsoWeek, *, as_of: datetime) -> WeekFig
         by_kind=queries.bucket_counts(session, as_of=as_of, filt=filt, source=src),
         satisfaction=queries.satisfaction(session, as_of=as_of, filt=filt, source=src),
     )
+
+
+def unit_workload(
+    session: Session,
+    week: IsoWeek,
+    *,
+    as_of: datetime,
+    calendar: WorkingCalendar | None = None,
+) -> list[UnitRow]:
+    """One row per unit for its workload of the week (see the module docstring), worst
+    first as on the "overdue units" page.
+
+    `received`: reports the unit holds open at `as_of` plus those it finished in the
+    week (from Monday 00:00 to `as_of`); `overdue_open` is therefore the unit's whole
+    overdue backlog (equal to its line in `stats --to <Sunday>`), `resolved_late` the
+    late results of the week. `median_handling_hours` is measured on the results of
+    the week (report columns, as in `performance.handling_hours`);
+    `returned_not_ours` counts the returns the unit made in the week.
+    """
+    s = cumulative_state(session, week, as_of=as_of)
+    finished_in_week = sa.and_(s.c.status.in_(_FINISHED), s.c.finished_at >= week.start)
+    w = sa.select(s).where(sa.or_(s.c.status.in_(_OPEN), finished_in_week)).subquery("workload")
+    u = _UNIT.c
+    held = (
+        sa.select(w.c.unit_id, u.code, u.name, u.kind, u.level, *queries._bucket_sums(w, as_of))
+        .select_from(w.join(_UNIT, u.id == w.c.unit_id))
+        .group_by(w.c.unit_id, u.code, u.name, u.kind, u.level)
+    )
+    e = _EVENT.c
+    returned = (
+        sa.select(e.from_unit_id, sa.func.count().label("n"))
+        .where(
+            e.action == Action.REFUSE_NOT_OURS.value,
+            e.at >= week.start,
+            e.at <= as_of,
+            e.from_unit_id.is_not(None),
+        )
+        .group_by(e.from_unit_id)
+    )
+    r = _REPORT.c
+    finished = sa.select(r.current_unit_id, r.arrived_at, r.finished_at).where(
+        r.status.in_(_FINISHED),
+        r.current_unit_id.is_not(None),
+        r.arrived_at.is_not(None),
+        r.finished_at >= week.start,
+        r.finished_at <= as_of,
+    )
+    conn = queries._connection(session)
+    returns = {int(row.from_unit_id): int(row.n) for row in conn.execute(returned)}
+    cal = calendar or load_calendar()
+    hours: dict[int, list[float]] = {}
+    for unit_id, arrived, done in conn.execute(finished):
+        try:
+            hours.setdefault(int(unit_id), []).append(cal.working_hours_between(arrived, done))
+        except ValueError:  # outside the calendar's years: skipped rather than guessed
+            continue
+    rows = []
+    for row in conn.execute(held):
+        kind = UnitKind(row.kind)
+        measured = hours.get(int(row.unit_id), [])
+        received = int(row.total)
+        overdue, late = int(row.overdue_open), int(row.resolved_late)
+        rows.append(
+            UnitRow(
+                unit_id=int(row.unit_id),
+                unit_code=row.code,
+                unit_name=row.name,
+                unit_kind=kind,
+                unit_level=row.level,
+                formal_name=formal_unit_name(kind.value, row.level, row.name),
+                received=received,
+                processed=int(row.processed),
+                refused=int(row.refused),
+                processing=int(row.processing),
+                pending=int(row.pending),
+                overdue_open=overdue,
+                resolved_late=late,
+                returned_not_ours=returns.get(int(row.unit_id), 0),
+                overdue_rate=(overdue + late) / received if received else None,
+                median_handling_hours=statistics.median(measured) if measured else None,
+                handled=len(measured),
+            )
+        )
+    return sorted(rows, key=worst_first)
 
 
 def _on_time(u: UnitRow) -> int:
@@ -377,14 +575,15 @@ def build_weekly_report(
         raise ValueError(f"naive now {now!r}: pass an aware datetime")
     moment = as_of if as_of is not None else week_as_of(week, now)
     before = week.previous()
-    current = week_figures(session, week, as_of=moment)
-    previous = week_figures(session, before, as_of=week_as_of(before, now))
-    units = unit_performance(session, date_from=week.monday, date_to=week.sunday, as_of=moment)
+    before_moment = week_as_of(before, now)
+    units = unit_workload(session, week, as_of=moment)
     best, worst = rank_units(units)
     filt = ReportFilter(date_from=week.monday, date_to=week.sunday)
     return WeeklyReport(
-        current=current,
-        previous=previous,
+        current=week_figures(session, week, as_of=moment),
+        previous=week_figures(session, before, as_of=before_moment),
+        cumulative=cumulative_figures(session, week, as_of=moment),
+        cumulative_previous=cumulative_figures(session, before, as_of=before_moment),
         complete=now >= week.end,
         units=units,
         best=best,

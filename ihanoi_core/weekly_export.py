@@ -35,11 +35,13 @@ from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import NotFound, ValidationError
 from ihanoi_core.letters import PdfFont, find_pdf_font
 from ihanoi_core.models import ReportSnapshot
-from ihanoi_core.queries import Step
+from ihanoi_core.queries import BucketCounts, SatisfactionCounts, Step
 from ihanoi_core.weekly import (
     MIN_RECEIVED_FOR_RANKING,
     REPORT_KIND,
+    Change,
     IsoWeek,
+    WeekFigures,
     WeeklyReport,
     build_weekly_report,
     finite,
@@ -55,6 +57,7 @@ MIME_TYPES: Final[dict[str, str]] = {
     "pdf": "application/pdf",
 }
 PDF_BOTTLENECK_ROWS: Final = 15  # the printed page shows the worst cells; the workbook all
+KEEP_TOGETHER_ROWS: Final = 12  # a table up to this many rows is not split across pages
 ColumnType = Literal["text", "int", "float", "pct", "delta", "dpct"]  # delta: signed
 
 
@@ -67,7 +70,7 @@ class WeeklyWording:
 
     title: str = "BÁO CÁO GIAO BAN TUẦN {week}/{year}"
     subtitle: str = "Tình hình tiếp nhận, xử lý phản ánh, kiến nghị trên ứng dụng iHanoi"
-    period: str = "Phản ánh gửi từ ngày {monday} đến ngày {sunday}"
+    period: str = "Tuần từ ngày {monday} đến ngày {sunday}"
     as_of: str = "Số liệu tính đến {moment}"
     incomplete: str = "Tuần chưa kết thúc: số liệu tạm tính."
     author: str = "Văn phòng UBND Thành phố Hà Nội"
@@ -102,11 +105,26 @@ class WeeklyWording:
     info_period: str = "Kỳ báo cáo"
     info_as_of: str = "Thời điểm số liệu"
     info_rule: str = "Cách xếp hạng đơn vị"
-    summary_sheet: str = "Tổng hợp"
-    summary_title: str = "1. Tình hình tiếp nhận, xử lý trong tuần"
+    info_cumulative: str = "Lũy kế"
+    cumulative_scope: str = (
+        "Mọi phản ánh gửi từ khi ứng dụng vận hành đến hết Chủ nhật của tuần, "
+        "tình trạng lúc hết tuần."
+    )
+    info_week_scope: str = "Trong tuần"
+    week_scope: str = (
+        "Phản ánh gửi từ thứ Hai đến Chủ nhật, tình trạng lúc hết tuần; "
+        "cơ cấu lĩnh vực cũng tính trên các phản ánh này."
+    )
+    info_units_scope: str = "Bảng đơn vị"
+    cumulative_sheet: str = "Lũy kế"
+    cumulative_title: str = "1. Lũy kế đến hết tuần (phản ánh gửi đến hết ngày {sunday})"
+    cumulative_change_sheet: str = "Lũy kế so với tuần trước"
+    cumulative_change_title: str = "2. Lũy kế so với lũy kế đến hết tuần trước (tuần {week})"
+    summary_sheet: str = "Trong tuần"
+    summary_title: str = "3. Phản ánh gửi trong tuần: tình hình xử lý"
     kind_header: str = "Loại phản ánh"
-    change_sheet: str = "So với tuần trước"
-    change_title: str = "2. So với tuần trước (tuần {week})"
+    change_sheet: str = "Trong tuần so với tuần trước"
+    change_title: str = "4. Phản ánh gửi trong tuần so với tuần trước (tuần {week})"
     change_headers: tuple[str, ...] = (
         "Loại phản ánh",
         "Chỉ tiêu",
@@ -116,7 +134,7 @@ class WeeklyWording:
         "Thay đổi",
     )
     overdue_sheet: str = "Quá hạn theo đơn vị"
-    overdue_title: str = "3. Quá hạn theo đơn vị (nhiều nhất trước)"
+    overdue_title: str = "5. Quá hạn theo đơn vị (nhiều nhất trước)"
     overdue_headers: tuple[str, ...] = (
         "STT",
         "Đơn vị",
@@ -127,8 +145,12 @@ class WeeklyWording:
         "Thời gian xử lý (trung vị, giờ LV)",
     )
     overdue_none: str = "Không có phản ánh quá hạn hoặc xử lý trễ hạn trong tuần."
+    units_scope: str = (
+        "Phạm vi: phản ánh đơn vị đang giữ chưa giải quyết lúc hết tuần (kể cả phản ánh gửi "
+        "từ các tuần trước) và phản ánh đơn vị đã giải quyết trong tuần."
+    )
     ranking_sheet: str = "Xếp hạng đơn vị"
-    ranking_title: str = "4. Đơn vị xử lý tốt nhất và chậm nhất"
+    ranking_title: str = "6. Đơn vị xử lý tốt nhất và chậm nhất"
     ranking_headers: tuple[str, ...] = (
         "Nhóm",
         "Hạng",
@@ -141,14 +163,15 @@ class WeeklyWording:
     best: str = "Tốt nhất"
     worst: str = "Chậm nhất"
     ranking_rule: str = (
-        "Xếp theo tỷ lệ phản ánh của tuần đã giải quyết (xử lý hoặc từ chối) đúng hạn "
-        "tính đến hết tuần; chỉ xét đơn vị tiếp nhận từ {min} phản ánh, không gồm Văn "
+        "Cùng phạm vi với bảng quá hạn. Xếp theo tỷ lệ phản ánh đã giải quyết (xử lý hoặc "
+        "từ chối) đúng hạn trong tuần; chỉ xét đơn vị có từ {min} phản ánh, không gồm Văn "
         "phòng UBND Thành phố. Bằng nhau: ít quá hạn hơn, tỷ lệ quá hạn thấp hơn, "
         "thời gian xử lý ngắn hơn."
     )
     satisfaction_sheet: str = "Mức độ hài lòng"
-    satisfaction_title: str = "5. Mức độ hài lòng của người dân"
+    satisfaction_title: str = "7. Mức độ hài lòng của người dân"
     satisfaction_headers: tuple[str, ...] = (
+        "Phạm vi",
         "Chỉ tiêu",
         "Tuần này",
         "Tuần trước",
@@ -158,11 +181,13 @@ class WeeklyWording:
     satisfied: str = "Hài lòng, chấp nhận"
     unsatisfied: str = "Chưa hài lòng"
     satisfied_share: str = "Tỷ lệ hài lòng"
+    scope_cumulative: str = "Lũy kế"
+    scope_week: str = "Gửi trong tuần"
     categories_sheet: str = "Lĩnh vực"
-    categories_title: str = "6. Cơ cấu theo lĩnh vực"
+    categories_title: str = "8. Cơ cấu theo lĩnh vực (phản ánh gửi trong tuần)"
     categories_headers: tuple[str, ...] = ("Lĩnh vực", "Số phản ánh", "Tỷ lệ")
     bottleneck_sheet: str = "Điểm nghẽn"
-    bottleneck_title: str = "7. Điểm nghẽn: bước xử lý, đơn vị giữ phản ánh lâu nhất"
+    bottleneck_title: str = "9. Điểm nghẽn: bước xử lý, đơn vị giữ phản ánh lâu nhất"
     bottleneck_headers: tuple[str, ...] = (
         "Đơn vị",
         "Bước",
@@ -181,7 +206,7 @@ class WeeklyWording:
 WORDING_EN: Final = WeeklyWording(
     title="WEEKLY REVIEW REPORT, WEEK {week}/{year}",
     subtitle="Citizen reports received and handled on the iHanoi app",
-    period="Reports submitted from {monday} to {sunday}",
+    period="Week from {monday} to {sunday}",
     as_of="Figures as of {moment}",
     incomplete="The week has not ended: provisional figures.",
     author="Hanoi People's Committee Office",
@@ -215,14 +240,29 @@ WORDING_EN: Final = WeeklyWording(
     info_period="Period",
     info_as_of="Figures as of",
     info_rule="How units are ranked",
-    summary_sheet="Summary",
-    summary_title="1. Reports received and handled this week",
+    info_cumulative="Cumulative",
+    cumulative_scope=(
+        "Every report submitted since the app's launch up to the end of the week's "
+        "Sunday, as it stood then."
+    ),
+    info_week_scope="This week",
+    week_scope=(
+        "Reports submitted Monday to Sunday, as they stood at the end of the week; "
+        "the category shares count these reports too."
+    ),
+    info_units_scope="Unit tables",
+    cumulative_sheet="Cumulative",
+    cumulative_title="1. Cumulative to the end of the week (reports submitted by {sunday})",
+    cumulative_change_sheet="Cumulative vs last week",
+    cumulative_change_title="2. Cumulative against the end of the previous week (week {week})",
+    summary_sheet="This week",
+    summary_title="3. Reports submitted this week: how they stand",
     kind_header="Kind of report",
-    change_sheet="Change on last week",
-    change_title="2. Change on the previous week (week {week})",
+    change_sheet="This week vs last week",
+    change_title="4. This week's reports against the previous week's (week {week})",
     change_headers=("Kind of report", "Figure", "This week", "Last week", "Change", "Change %"),
     overdue_sheet="Overdue by unit",
-    overdue_title="3. Overdue by unit (worst first)",
+    overdue_title="5. Overdue by unit (worst first)",
     overdue_headers=(
         "No.",
         "Unit",
@@ -233,28 +273,34 @@ WORDING_EN: Final = WeeklyWording(
         "Handling time (median, working h)",
     ),
     overdue_none="No report of the week is overdue or was resolved late.",
+    units_scope=(
+        "Scope: reports a unit held unfinished at the end of the week (including those "
+        "submitted in earlier weeks) and reports it finished during the week."
+    ),
     ranking_sheet="Unit ranking",
-    ranking_title="4. Best and worst performing units",
+    ranking_title="6. Best and worst performing units",
     ranking_headers=("Group", "Rank", "Unit", "Received", "On time", "On-time rate", "Overdue"),
     best="Best",
     worst="Worst",
     ranking_rule=(
-        "Ranked by the share of the week's reports finished (processed or refused) on "
-        "time by the end of the week; units with at least {min} reports, the city office "
-        "excluded. Ties: fewer overdue, lower overdue rate, shorter handling time."
+        "Same scope as the overdue table. Ranked by the share finished (processed or "
+        "refused) on time during the week; units with at least {min} reports, the city "
+        "office excluded. Ties: fewer overdue, lower overdue rate, shorter handling time."
     ),
     satisfaction_sheet="Satisfaction",
-    satisfaction_title="5. Citizens' satisfaction",
-    satisfaction_headers=("Figure", "This week", "Last week", "Change"),
+    satisfaction_title="7. Citizens' satisfaction",
+    satisfaction_headers=("Scope", "Figure", "This week", "Last week", "Change"),
     rated="Ratings",
     satisfied="Satisfied, accepted",
     unsatisfied="Not satisfied",
     satisfied_share="Satisfied share",
+    scope_cumulative="Cumulative",
+    scope_week="Submitted this week",
     categories_sheet="Categories",
-    categories_title="6. Reports by category",
+    categories_title="8. Reports by category (submitted this week)",
     categories_headers=("Category", "Reports", "Share"),
     bottleneck_sheet="Bottlenecks",
-    bottleneck_title="7. Bottlenecks: which step, at which unit, holds reports longest",
+    bottleneck_title="9. Bottlenecks: which step, at which unit, holds reports longest",
     bottleneck_headers=(
         "Unit",
         "Step",
@@ -302,8 +348,10 @@ def fmt_cell(value: Any, kind: ColumnType, lang: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if kind in ("delta", "dpct"):
-        sign = "+" if value > 0 else "−" if value < 0 else ""
-        return sign + fmt_cell(abs(value), "int" if kind == "delta" else "pct", lang)
+        text = fmt_cell(abs(value), "int" if kind == "delta" else "pct", lang)
+        if not any(ch in "123456789" for ch in text):
+            return text  # rounds to zero: "0,0%", never "−0,0%"
+        return ("+" if value > 0 else "−") + text
     if kind == "int":
         return fmt_int(int(value), lang)
     if kind == "float":
@@ -335,6 +383,7 @@ class Table:
     rows: list[list[Any]]
     widths: tuple[float, ...]  # relative widths in the PDF
     note: str | None = None
+    caption: str | None = None  # under the title, before the rows (the table's scope)
     pdf_rows: int | None = None  # print only the first n rows
     empty_text: str | None = None
     row_types: dict[int, tuple[ColumnType, ...]] = field(default_factory=dict)
@@ -370,32 +419,36 @@ def report_text(report: WeeklyReport, lang: str) -> ReportText:
             (w.info_week, week.key),
             (w.info_period, period),
             (w.info_as_of, as_of),
+            (w.info_cumulative, w.cumulative_scope),
+            (w.info_week_scope, w.week_scope),
+            (w.info_units_scope, w.units_scope),
             (w.info_rule, rule),
         ],
     )
 
 
-def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
-    """The report's tables in the order of the meeting (both formats draw these)."""
-    w = wording_for(lang)
-    kinds = dict(w.kinds)
-    measures = dict(w.measures)
-    steps = dict(w.steps)
-    rows_by_kind = {k.value: c for k, c in report.by_kind.items()}
-    rows_by_kind["total"] = report.total
+def _bucket_table(sheet: str, title: str, figures: WeekFigures, w: WeeklyWording) -> Table:
+    kinds, measures = dict(w.kinds), dict(w.measures)
     counts: tuple[ColumnType, ...] = tuple("int" for _ in measures)
-    summary = Table(
-        w.summary_sheet,
-        w.summary_title,
+    rows_by_kind: dict[str, BucketCounts] = {k.value: c for k, c in figures.by_kind.items()}
+    rows_by_kind["total"] = figures.total
+    return Table(
+        sheet,
+        title,
         (w.kind_header, *measures.values()),
         ("text", *counts),
         [[kinds[k], *(getattr(c, m) for m in measures)] for k, c in rows_by_kind.items()],
         (50, *(19,) * len(measures)),
     )
-    changes = report.changes()
-    change = Table(
-        w.change_sheet,
-        w.change_title.format(week=report.previous.week.key),
+
+
+def _change_table(
+    sheet: str, title: str, changes: dict[str, dict[str, Change]], w: WeeklyWording
+) -> Table:
+    kinds, measures = dict(w.kinds), dict(w.measures)
+    return Table(
+        sheet,
+        title,
         w.change_headers,
         ("text", "text", "int", "int", "delta", "dpct"),
         [
@@ -404,6 +457,53 @@ def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
             for m, c in per_measure.items()
         ],
         (50, 34, 22, 22, 22, 22),
+    )
+
+
+def _satisfaction_rows(
+    scope: str, now_s: SatisfactionCounts, before_s: SatisfactionCounts, w: WeeklyWording
+) -> list[list[Any]]:
+    rows: list[list[Any]] = [
+        [scope, label, getattr(now_s, name), getattr(before_s, name)]
+        for label, name in (
+            (w.rated, "rated"),
+            (w.satisfied, "satisfied"),
+            (w.unsatisfied, "unsatisfied"),
+        )
+    ]
+    for row in rows:
+        row.append(row[2] - row[3])
+    share_delta = None
+    if now_s.satisfied_share is not None and before_s.satisfied_share is not None:
+        share_delta = now_s.satisfied_share - before_s.satisfied_share
+    rows.append(
+        [scope, w.satisfied_share, now_s.satisfied_share, before_s.satisfied_share, share_delta]
+    )
+    return rows
+
+
+def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
+    """The report's tables in the order of the meeting (both formats draw these):
+    the cumulative figures the city announces first, then the week's intake, then
+    the units, satisfaction, categories and bottlenecks."""
+    w = wording_for(lang)
+    steps = dict(w.steps)
+    previous_key = report.previous.week.key
+    cumulative = _bucket_table(
+        w.cumulative_sheet,
+        w.cumulative_title.format(sunday=fmt_date(report.week.sunday)),
+        report.cumulative,
+        w,
+    )
+    cumulative_change = _change_table(
+        w.cumulative_change_sheet,
+        w.cumulative_change_title.format(week=previous_key),
+        report.cumulative_changes(),
+        w,
+    )
+    summary = _bucket_table(w.summary_sheet, w.summary_title, report.current, w)
+    change = _change_table(
+        w.change_sheet, w.change_title.format(week=previous_key), report.changes(), w
     )
     overdue = Table(
         w.overdue_sheet,
@@ -423,6 +523,7 @@ def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
             for i, u in enumerate(report.overdue_units)
         ],
         (10, 62, 20, 18, 22, 22, 34),
+        caption=w.units_scope,
         empty_text=w.overdue_none,
     )
     ranking = Table(
@@ -447,34 +548,24 @@ def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
         note=w.ranking_rule.format(min=MIN_RECEIVED_FOR_RANKING),
         empty_text=w.empty,
     )
-    now_s, before_s = report.satisfaction, report.previous.satisfaction
     satisfaction = Table(
         w.satisfaction_sheet,
         w.satisfaction_title,
         w.satisfaction_headers,
-        ("text", "int", "int", "delta"),
+        ("text", "text", "int", "int", "delta"),
         [
-            [w.rated, now_s.rated, before_s.rated, now_s.rated - before_s.rated],
-            [
-                w.satisfied,
-                now_s.satisfied,
-                before_s.satisfied,
-                now_s.satisfied - before_s.satisfied,
-            ],
-            [
-                w.unsatisfied,
-                now_s.unsatisfied,
-                before_s.unsatisfied,
-                now_s.unsatisfied - before_s.unsatisfied,
-            ],
+            *_satisfaction_rows(
+                w.scope_cumulative,
+                report.cumulative.satisfaction,
+                report.cumulative_previous.satisfaction,
+                w,
+            ),
+            *_satisfaction_rows(w.scope_week, report.satisfaction, report.previous.satisfaction, w),
         ],
-        (70, 30, 30, 30),
+        (40, 50, 30, 30, 30),
     )
-    share_row = [w.satisfied_share, now_s.satisfied_share, before_s.satisfied_share, None]
-    if now_s.satisfied_share is not None and before_s.satisfied_share is not None:
-        share_row[3] = now_s.satisfied_share - before_s.satisfied_share
-    satisfaction.rows.append(share_row)
-    satisfaction.row_types[len(satisfaction.rows) - 1] = ("text", "pct", "pct", "dpct")
+    for i in (3, 7):  # the shares under the counts
+        satisfaction.row_types[i] = ("text", "text", "pct", "pct", "dpct")
     formal = {u.unit_id: u.formal_name for u in report.units}
     categories = Table(
         w.categories_sheet,
@@ -506,7 +597,17 @@ def report_tables(report: WeeklyReport, lang: str) -> list[Table]:
         pdf_rows=PDF_BOTTLENECK_ROWS,
         empty_text=w.empty,
     )
-    return [summary, change, overdue, ranking, satisfaction, categories, bottlenecks]
+    return [
+        cumulative,
+        cumulative_change,
+        summary,
+        change,
+        overdue,
+        ranking,
+        satisfaction,
+        categories,
+        bottlenecks,
+    ]
 
 
 def hours(x: float | None) -> float | None:
@@ -618,9 +719,14 @@ def weekly_pdf(report: WeeklyReport, lang: str = "vi", *, font: PdfFont | None =
     headings = FontFace(emphasis="BOLD", fill_color=(220, 230, 241))
     for table in report_tables(report, lang):
         rows = table.rows if table.pdf_rows is None else table.rows[: table.pdf_rows]
-        if pdf.will_page_break(30):
+        # a title never ends a page alone; a short table is kept whole on one page, a
+        # long one starts where a few of its rows fit under its title
+        kept = len(rows) if len(rows) <= KEEP_TOGETHER_ROWS else 4
+        if pdf.will_page_break(18 + 5.6 * kept + (9 if table.caption else 0)):
             pdf.add_page()
         line(table.title, "B", 11.5, 6.5, Align.L)
+        if table.caption:
+            line(table.caption, "I", 8.5, 4.2, Align.L)
         pdf.ln(1)
         if not rows:
             line(table.empty_text or w.empty, "I", 10, 5.5, Align.L)
@@ -691,9 +797,10 @@ class SnapshotInfo:
 class FigureChange:
     """One figure of a frozen copy against the same figure recomputed.
 
-    `section` is "by_kind", "total", "satisfaction", "units" or "categories"; `item`
-    the kind, unit code or category code ("" for a single row); `name` a readable
-    name (unit or category) from the figures; `then`/`now` None when absent.
+    `section` is "cumulative", "by_kind", "total", "satisfaction", "units" or
+    "categories"; `item` the kind ("total" too under "cumulative"), unit code or
+    category code ("" for a single row); `name` a readable name (unit or category)
+    from the figures; `then`/`now` None when absent.
     """
 
     section: str
@@ -871,6 +978,12 @@ def flatten_figures(
         out[("total", "", measure)] = ("", value)
     for measure, value in figures.get("satisfaction", {}).items():
         out[("satisfaction", "", measure)] = ("", value)
+    cumulative = figures.get("cumulative") or {}
+    for kind, counts in cumulative.get("by_kind", {}).items():
+        for measure, value in counts.items():
+            out[("cumulative", kind, measure)] = (kind, value)
+    for measure, value in cumulative.get("total", {}).items():
+        out[("cumulative", "total", measure)] = ("total", value)
     for unit in figures.get("units", []):
         for measure in ("received", "overdue_open", "resolved_late", "processed", "pending"):
             out[("units", unit["unit_code"], measure)] = (unit["unit_name"], unit.get(measure))
@@ -880,8 +993,11 @@ def flatten_figures(
 
 
 def compare_figures(then: dict[str, Any], now: dict[str, Any]) -> list[FigureChange]:
+    """Every figure of either side; a section the frozen copy did not have yet (a copy
+    made before the cumulative block existed) is left out rather than shown as new."""
     a, b = flatten_figures(then), flatten_figures(now)
-    keys = list(a) + [k for k in b if k not in a]
+    sections = {k[0] for k in a} | {"units", "categories"}
+    keys = list(a) + [k for k in b if k not in a and k[0] in sections]
     return [
         FigureChange(
             section=k[0],

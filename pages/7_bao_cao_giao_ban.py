@@ -1,5 +1,6 @@
-"""Báo cáo giao ban: the leaders' weekly review for one ISO week on one screen (buckets,
-change on last week, overdue by unit, best and worst units, satisfaction, categories,
+"""Báo cáo giao ban: the leaders' weekly review for one ISO week on one screen (the
+cumulative buckets the city announces and the week's intake, each with its change on
+last week, overdue by unit, best and worst units, satisfaction, categories,
 bottlenecks), exported as XLSX or PDF with a frozen copy kept of every export, and
 earlier copies to download again or compare with the figures now."""
 
@@ -14,7 +15,9 @@ from ihanoi_core import db
 from ihanoi_core.letters import pdf_font_available
 from ihanoi_core.weekly import (
     MIN_RECEIVED_FOR_RANKING,
+    Change,
     IsoWeek,
+    WeekFigures,
     WeeklyReport,
     build_weekly_report,
     default_week,
@@ -102,74 +105,100 @@ if not report.complete:
 
 
 def signed(n: int | float | None, pct: bool = False, minus: str = "−") -> str:
-    """+5 / −1 / 0; st.metric needs an ASCII minus to point its arrow down."""
+    """+5 / −1 / 0 (also for what rounds to zero); st.metric needs an ASCII minus to
+    point its arrow down."""
     if n is None:
         return "—"
     text = fmt_pct(abs(n)) if pct else fmt_int(abs(n))
-    return ("+" if n > 0 else minus if n < 0 else "") + text
+    if not any(ch in "123456789" for ch in text):
+        return text
+    return ("+" if n > 0 else minus) + text
 
 
-# ------------------------------------------------------------------ 1. buckets
+def metric_delta(n: int | float | None, pct: bool = False) -> str | None:
+    """No arrow for no change."""
+    text = signed(n, pct=pct, minus="-")
+    return text if text[:1] in ("+", "-") else None
+
+
+def show_buckets(figures: WeekFigures, changes: dict[str, dict[str, Change]], key: str) -> None:
+    """Six headline metrics with their change on last week, and the table by kind."""
+    for column, name in zip(st.columns(6), MEASURES[:6], strict=True):
+        change = changes["total"][name]
+        column.metric(
+            t(f"weekly.metric.{name}"),
+            fmt_int(change.current),
+            delta=metric_delta(change.delta),
+            delta_color="inverse" if name in ("pending", "overdue_open") else "normal",
+        )
+    rows_by_kind: dict[str, Any] = {k.value: c for k, c in figures.by_kind.items()}
+    rows_by_kind["total"] = figures.total
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("weekly.col.kind"): t(f"weekly.kind.{kind}"),
+                    **{
+                        t(f"weekly.measure.{m}"): fmt_int(getattr(rows_by_kind[kind], m))
+                        for m in MEASURES
+                    },
+                }
+                for kind in KINDS
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key=f"weekly_table_{key}",
+    )
+
+
+def show_changes(changes: dict[str, dict[str, Change]], key: str) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    t("weekly.col.kind"): t(f"weekly.kind.{kind}"),
+                    t("weekly.col.measure"): t(f"weekly.measure.{m}"),
+                    t("weekly.col.this_week"): fmt_int(c.current),
+                    t("weekly.col.last_week"): fmt_int(c.previous),
+                    t("weekly.col.change"): signed(c.delta),
+                    t("weekly.col.change_pct"): signed(c.share, pct=True),
+                }
+                for kind in KINDS
+                for m in MEASURES
+                for c in [changes[kind][m]]
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        height=300,
+        key=f"weekly_changes_{key}",
+    )
+
+
+# ------------------------------------------------------------------ 1-2. cumulative
+
+st.subheader(t("weekly.section.cumulative", sunday=fmt_date(week.sunday)))
+st.caption(t("weekly.cumulative_scope"))
+cumulative_changes = report.cumulative_changes()
+show_buckets(report.cumulative, cumulative_changes, "cumulative")
+st.subheader(t("weekly.section.cumulative_change", previous=report.previous.week.key))
+show_changes(cumulative_changes, "cumulative")
+
+# ------------------------------------------------------------------ 3-4. the week's intake
 
 st.subheader(t("weekly.section.summary"))
 if report.total.total == 0:
     st.info(t("weekly.empty"))
 changes = report.changes()
-columns = st.columns(6)
-for column, name in zip(columns, MEASURES[:6], strict=True):
-    change = changes["total"][name]
-    column.metric(
-        t(f"weekly.metric.{name}"),
-        fmt_int(change.current),
-        delta=signed(change.delta, minus="-") if change.delta else None,
-        delta_color="inverse" if name in ("pending", "overdue_open") else "normal",
-    )
-rows_by_kind: dict[str, Any] = {k.value: c for k, c in report.by_kind.items()}
-rows_by_kind["total"] = report.total
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                t("weekly.col.kind"): t(f"weekly.kind.{kind}"),
-                **{
-                    t(f"weekly.measure.{m}"): fmt_int(getattr(rows_by_kind[kind], m))
-                    for m in MEASURES
-                },
-            }
-            for kind in KINDS
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
-)
+show_buckets(report.current, changes, "week")
+st.subheader(t("weekly.section.change", previous=report.previous.week.key))
+show_changes(changes, "week")
 
-# ------------------------------------------------------------------ 2. change
-
-st.subheader(t("weekly.section.change"))
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                t("weekly.col.kind"): t(f"weekly.kind.{kind}"),
-                t("weekly.col.measure"): t(f"weekly.measure.{m}"),
-                t("weekly.col.this_week"): fmt_int(c.current),
-                t("weekly.col.last_week"): fmt_int(c.previous),
-                t("weekly.col.change"): signed(c.delta),
-                t("weekly.col.change_pct"): signed(c.share, pct=True),
-            }
-            for kind in KINDS
-            for m in MEASURES
-            for c in [changes[kind][m]]
-        ]
-    ),
-    hide_index=True,
-    width="stretch",
-    height=300,
-)
-
-# ------------------------------------------------------------------ 3. overdue
+# ------------------------------------------------------------------ 5. overdue
 
 st.subheader(t("weekly.section.overdue"))
+st.caption(t("weekly.units_scope"))
 if not report.overdue_units:
     st.info(t("weekly.overdue_none"))
 else:
@@ -192,7 +221,7 @@ else:
         width="stretch",
     )
 
-# ------------------------------------------------------------------ 4. ranking
+# ------------------------------------------------------------------ 6. ranking
 
 st.subheader(t("weekly.section.ranking"))
 if not report.best and not report.worst:
@@ -205,6 +234,9 @@ else:
         strict=True,
     ):
         column.markdown(f"**{title}**")
+        if not ranked:
+            column.caption(t("weekly.ranking_empty"))
+            continue
         column.dataframe(
             pd.DataFrame(
                 [
@@ -223,30 +255,36 @@ else:
         )
 st.caption(t("weekly.ranking_rule", min=MIN_RECEIVED_FOR_RANKING))
 
-# ------------------------------------------------------------------ 5. satisfaction
+# ------------------------------------------------------------------ 7. satisfaction
 
 st.subheader(t("weekly.section.satisfaction"))
-now_s, before_s = report.satisfaction, report.previous.satisfaction
-share_delta = (
-    now_s.satisfied_share - before_s.satisfied_share
-    if now_s.satisfied_share is not None and before_s.satisfied_share is not None
-    else None
-)
-st.metric(
-    t("weekly.metric.satisfied_share"),
-    fmt_pct(now_s.satisfied_share),
-    delta=signed(share_delta, pct=True, minus="-") if share_delta else None,
-)
-st.markdown(
-    t(
-        "weekly.satisfaction_line",
-        rated=fmt_int(now_s.rated),
-        satisfied=fmt_int(now_s.satisfied),
-        unsatisfied=fmt_int(now_s.unsatisfied),
+for column, scope, now_s, before_s in zip(
+    st.columns(2),
+    ("cumulative", "week"),
+    (report.cumulative.satisfaction, report.satisfaction),
+    (report.cumulative_previous.satisfaction, report.previous.satisfaction),
+    strict=True,
+):
+    share_delta = (
+        now_s.satisfied_share - before_s.satisfied_share
+        if now_s.satisfied_share is not None and before_s.satisfied_share is not None
+        else None
     )
-)
+    column.metric(
+        t(f"weekly.metric.satisfied_share_{scope}"),
+        fmt_pct(now_s.satisfied_share),
+        delta=metric_delta(share_delta, pct=True),
+    )
+    column.markdown(
+        t(
+            "weekly.satisfaction_line",
+            rated=fmt_int(now_s.rated),
+            satisfied=fmt_int(now_s.satisfied),
+            unsatisfied=fmt_int(now_s.unsatisfied),
+        )
+    )
 
-# ------------------------------------------------------------------ 6. categories
+# ------------------------------------------------------------------ 8. categories
 
 st.subheader(t("weekly.section.categories"))
 st.dataframe(
@@ -265,7 +303,7 @@ st.dataframe(
     width="stretch",
 )
 
-# ------------------------------------------------------------------ 7. bottlenecks
+# ------------------------------------------------------------------ 9. bottlenecks
 
 st.subheader(t("weekly.section.bottlenecks"))
 if not report.bottlenecks:
@@ -418,7 +456,9 @@ else:
                         {
                             t("weekly.col.section"): t(f"weekly.compare_section.{c.section}"),
                             t("weekly.col.item"): (
-                                t(f"weekly.kind.{c.item}") if c.section == "by_kind" else c.name
+                                t(f"weekly.kind.{c.item}")
+                                if c.section in ("by_kind", "cumulative")
+                                else c.name
                             ),
                             t("weekly.col.measure"): t(f"weekly.measure.{c.measure}"),
                             t("weekly.col.then"): fmt_int(c.then),

@@ -3,7 +3,8 @@ is kept), downloads it, and compares the copy with the figures now.
 
 The demo city runs to Thu 8 Aug 2024, so the page opens on week 31 (29/07–04/08), the
 last complete week; by 8 Aug some of that week's reports had moved on, so the copy's
-figures differ from the figures now.
+figures differ from the figures now. The cumulative block comes first and the units'
+tables show the overdue backlog (the demo city has overdue reports by then).
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ def test_leader_exports_the_weekly_pdf_and_compares_the_copy(
     open_nav(page, vi("page.weekly"))
     expect(page.get_by_role("heading", name=vi("page.weekly"))).to_be_visible()
     expect(page.get_by_text(vi("weekly.section.bottlenecks"))).to_be_visible()
-    expect(page.get_by_text("Phản ánh gửi từ 29/07/2024 đến 04/08/2024")).to_be_visible()
+    expect(page.get_by_text("Tuần 29/07/2024 – 04/08/2024")).to_be_visible()
+    cumulative = page.get_by_role(
+        "heading", name="1. Lũy kế đến hết tuần (phản ánh gửi đến hết 04/08/2024)"
+    )
+    expect(cumulative).to_be_visible()
+    intake = page.get_by_role("heading", name=vi("weekly.section.summary"))
+    cumulative_box, intake_box = cumulative.bounding_box(), intake.bounding_box()
+    assert cumulative_box and intake_box and cumulative_box["y"] < intake_box["y"]
+    expect(page.get_by_text(vi("weekly.units_scope"))).to_be_visible()
+    expect(page.get_by_text(vi("weekly.overdue_none"))).to_have_count(0)  # a backlog to chase
     wait_for_app(page)
     no_exception(page)
     shot(page, "weekly__leader")
@@ -54,7 +64,8 @@ def test_leader_exports_the_weekly_pdf_and_compares_the_copy(
         ["pdftotext", str(saved), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "BÁO CÁO GIAO BAN TUẦN 31/2024" in text
-    assert "Phản ánh gửi từ ngày 29/07/2024 đến ngày 04/08/2024" in text
+    assert "Tuần từ ngày 29/07/2024 đến ngày 04/08/2024" in text
+    assert text.index("Lũy kế đến hết tuần") < text.index("Phản ánh gửi trong tuần")
 
     page.get_by_role("button", name=vi("weekly.compare")).click()
     expect(page.get_by_text("số liệu đã thay đổi kể từ khi lưu bản này")).to_be_visible()

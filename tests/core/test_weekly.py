@@ -9,6 +9,26 @@ by hand from the table in `test_queries`' docstring:
 * W31 (submitted 29 Jul–4 Aug: B on-site, H procedure), as of the end of 4 Aug: both
   published; B late (18:00 against 15:00) and rated unsatisfied; H on time, unrated.
   (A was submitted on Sunday 28 Jul, in W30.)
+
+Cumulative ("lũy kế", `stats --to <Sunday>`): every report submitted by the end of
+Sunday, as of then.
+
+* end of W32 (11 Aug): all 13. On-site 11 = processed A B L, refused E, processing
+  C J, pending D F G K M; overdue C J K (due 1 Aug); late B. Procedure 2 = H
+  processed, I processing. Ratings: A satisfied, B unsatisfied.
+* end of W31 (4 Aug): A B C J K on-site (A B published, C J assigned, K waiting;
+  C J K overdue, B late), H procedure published; A and B rated (1 Aug).
+
+Units' workload of the week (open at the end of the week, or finished during it):
+
+* W32: open C D F G I J K M, finished in the week E L (A B H finished on 1 Aug are
+  not). 002 Hoàn Kiếm: C D E I L = 5 (L processed, E refused, C I processing, D
+  pending; C overdue; returned G "not ours" on 8 Aug); 001 Ba Đình: J K M = 3
+  (J processing, K M pending; J K overdue); city office: F G = 2 pending.
+  Handling time of 002's results of the week: E 11:00 → 13:00 = 1 working hour
+  (lunch 12–13), L 10:00 → 14:00 = 3; median 2.
+* W31: open C J K, finished in the week A B H. 002: A B C H = 4 (C overdue, B late);
+  001: J K = 2, both overdue.
 """
 
 from __future__ import annotations
@@ -21,12 +41,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from ihanoi_core import weekly
+from ihanoi_core import queries, weekly
 from ihanoi_core.cli import main
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.db import get_engine
 from ihanoi_core.performance import UnitRow
-from ihanoi_core.queries import BucketCounts, SatisfactionCounts, Step
+from ihanoi_core.queries import BucketCounts, ReportFilter, SatisfactionCounts, Step
 from ihanoi_core.vocab import Kind, UnitKind
 from ihanoi_core.weekly import IsoWeek, WeekError, build_weekly_report, parse_week
 from tests.core.test_queries import City, build_city, hanoi
@@ -127,6 +147,65 @@ def test_week_32_buckets_change_and_satisfaction(session: Session, city: City) -
     assert report.previous.satisfaction == SatisfactionCounts(1, 0, 1)
 
 
+def test_week_32_cumulative_figures_and_their_change(session: Session, city: City) -> None:
+    report = build_weekly_report(session, W32, now=LATER)
+    assert report.cumulative.as_of == W32.last_moment
+    assert report.cumulative.by_kind == {
+        Kind.ONSITE: counts(11, 3, 1, 2, 5, 3, 1),
+        Kind.PROCEDURE: counts(2, 1, 0, 1, 0, 0, 0),
+    }
+    assert report.cumulative.total == counts(13, 4, 1, 3, 5, 3, 1)
+    assert report.cumulative.satisfaction == SatisfactionCounts(2, 1, 1)
+    assert report.cumulative_previous.as_of == W31.last_moment
+    assert report.cumulative_previous.by_kind == {
+        Kind.ONSITE: counts(5, 2, 0, 2, 1, 3, 1),
+        Kind.PROCEDURE: counts(1, 1, 0, 0, 0, 0, 0),
+    }
+    total = report.cumulative_changes()["total"]
+    assert [(name, total[name].current, total[name].previous) for name in total] == [
+        ("total", 13, 6),
+        ("processed", 4, 3),
+        ("refused", 1, 0),
+        ("processing", 3, 2),
+        ("pending", 5, 1),
+        ("overdue_open", 3, 3),  # C J K were already overdue a week earlier
+        ("resolved_late", 1, 1),
+    ]
+    assert total["pending"].share == pytest.approx(4.0)
+    assert total["refused"].share is None  # from zero: no %
+
+
+@pytest.mark.parametrize("path", ["split", "replay"])
+def test_both_ways_of_reading_the_past_give_the_cumulative_figures(
+    session: Session, city: City, path: weekly.PastStatePath
+) -> None:
+    """Replaying only the histories that moved after `as_of` (the others are read from
+    their columns) gives what replaying every history gives."""
+    # Thu 1 Aug 14:30 (test_queries' HIST, inside W31): A approved, B drafted, H
+    # approved, C J assigned, K waiting; C J K past their 11:00 deadline.
+    early = weekly.cumulative_figures(session, W31, as_of=hanoi(8, 1, 14, 30), path=path)
+    assert early.by_kind == {
+        Kind.ONSITE: counts(5, 0, 0, 4, 1, 3, 0),
+        Kind.PROCEDURE: counts(1, 0, 0, 1, 0, 0, 0),
+    }
+    assert early.satisfaction == SatisfactionCounts(0, 0, 0)
+    for week, moment in [
+        (W31, hanoi(8, 1, 19)),
+        (W31, W31.last_moment),
+        (IsoWeek(2024, 30), IsoWeek(2024, 30).last_moment),
+        (W32, hanoi(8, 8, 12)),
+        (W32, LATER),
+    ]:
+        got = weekly.cumulative_figures(session, week, as_of=moment, path=path)
+        filt = ReportFilter(date_to=week.sunday)
+        assert got.by_kind == queries.bucket_counts(
+            session, as_of=moment, filt=filt, source="events"
+        ), (week, moment)
+        assert got.satisfaction == queries.satisfaction(
+            session, as_of=moment, filt=filt, source="events"
+        )
+
+
 def test_week_32_categories_and_units(session: Session, city: City) -> None:
     report = build_weekly_report(session, W32, now=LATER)
     assert [(c.category_code, c.count) for c in report.categories] == [
@@ -136,14 +215,35 @@ def test_week_32_categories_and_units(session: Session, city: City) -> None:
         ("van_minh_do_thi", 1),  # G
     ]
     assert report.categories[0].share == pytest.approx(4 / 7)
-    assert [(u.unit_code, u.received) for u in report.units] == [
-        ("002", 4),  # D E I L
-        ("VP-UBND", 2),  # F G
-        ("001", 1),  # M
+    assert [
+        (
+            u.unit_code,
+            u.received,
+            u.processed,
+            u.refused,
+            u.processing,
+            u.pending,
+            u.overdue_open,
+            u.resolved_late,
+            u.returned_not_ours,
+        )
+        for u in report.units
+    ] == [
+        ("001", 3, 0, 0, 1, 2, 2, 0, 0),  # J K M; J K overdue
+        ("002", 5, 1, 1, 2, 1, 1, 0, 1),  # C D E I L; C overdue; returned G
+        ("VP-UBND", 2, 0, 0, 0, 2, 0, 0, 0),  # F G
     ]
-    assert report.overdue_units == []  # nothing of the week is late by Sunday night
-    # no unit received 5 reports: nobody is ranked on so little
-    assert (report.best, report.worst) == ([], [])
+    # the meeting chases the old backlog too, not only the week's intake
+    assert [(u.unit_code, u.overdue_rate) for u in report.overdue_units] == [
+        ("001", pytest.approx(2 / 3)),
+        ("002", pytest.approx(1 / 5)),
+    ]
+    hoan_kiem = report.units[1]
+    assert (hoan_kiem.median_handling_hours, hoan_kiem.handled) == (pytest.approx(2.0), 2)
+    # only Hoàn Kiếm has 5 reports of workload: L and E finished on time, 2 of 5
+    assert [(r.rank, r.unit.unit_code, r.on_time) for r in report.best] == [(1, "002", 2)]
+    assert report.best[0].on_time_share == pytest.approx(0.4)
+    assert report.worst == []
 
 
 def test_overdue_by_unit_worst_first_in_week_31(session: Session, city: City) -> None:
@@ -151,10 +251,13 @@ def test_overdue_by_unit_worst_first_in_week_31(session: Session, city: City) ->
     assert [
         (u.unit_code, u.received, u.overdue_open, u.resolved_late) for u in report.overdue_units
     ] == [
-        ("002", 2, 0, 1)  # B published late; H on time
+        ("001", 2, 2, 0),  # J K
+        ("002", 4, 1, 1),  # A B C H: C overdue, B published late
     ]
-    assert report.overdue_units[0].overdue_rate == pytest.approx(0.5)
-    assert report.overdue_units[0].formal_name == "UBND quận Hoàn Kiếm"
+    assert [u.overdue_rate for u in report.overdue_units] == [1.0, 0.5]
+    assert report.overdue_units[1].formal_name == "UBND quận Hoàn Kiếm"
+    # A 11:00 → 15:00 and H 11:00 → 15:00 are 3 working hours, B 10:00 → 18:00 is 6
+    assert report.overdue_units[1].median_handling_hours == pytest.approx(3.0)
 
 
 def test_bottlenecks_of_week_32(session: Session, city: City) -> None:
@@ -185,7 +288,12 @@ def test_the_figures_are_json_with_the_weeks_numbers(session: Session, city: Cit
     assert again["as_of"] == "2024-08-11T23:59:59.999999+07:00"
     assert again["total"]["pending"] == 4
     assert again["previous"]["by_kind"]["onsite"]["resolved_late"] == 1
-    assert again["units"][0]["unit_name"] == "UBND quận Hoàn Kiếm"
+    assert again["units"][1]["unit_name"] == "UBND quận Hoàn Kiếm"
+    assert again["units_scope"] == "open_at_end_or_finished_in_week"
+    assert again["cumulative"]["total"]["total"] == 13
+    assert again["cumulative"]["as_of"] == "2024-08-11T23:59:59.999999+07:00"
+    assert again["cumulative"]["previous"]["week"] == "2024-W31"
+    assert again["cumulative"]["previous"]["total"]["processed"] == 3
 
 
 def test_naive_now_is_refused(session: Session, city: City) -> None:
@@ -266,34 +374,58 @@ def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_engine.cache_clear()
 
 
-def stats_json(capsys: pytest.CaptureFixture[str], week: IsoWeek) -> dict[str, Any]:
-    args = ["stats", "--format", "json", "--from", str(week.monday), "--to", str(week.sunday)]
-    assert main(args) == 0
+def stats_json(
+    capsys: pytest.CaptureFixture[str], week: IsoWeek, *, cumulative: bool = False
+) -> dict[str, Any]:
+    period = ["--to", str(week.sunday)]
+    if not cumulative:
+        period = ["--from", str(week.monday), *period]
+    assert main(["stats", "--format", "json", *period]) == 0
     data: dict[str, Any] = json.loads(capsys.readouterr().out)
     return data
 
 
+def kind_totals(stats: dict[str, Any]) -> dict[str, int]:
+    return {
+        name: sum(kind[name] for kind in stats["by_kind"].values()) for name in weekly.BUCKET_FIELDS
+    }
+
+
 @pytest.mark.parametrize("week", [IsoWeek(2024, 30), W31, W32], ids=lambda w: w.key)
-def test_the_report_equals_stats_from_monday_to_sunday(
+def test_the_intake_equals_stats_from_monday_to_sunday(
     session: Session, cli_db: str, city: City, capsys: pytest.CaptureFixture[str], week: IsoWeek
 ) -> None:
     stats = stats_json(capsys, week)
     figures = build_weekly_report(session, week, now=LATER).figures()
     assert figures["as_of"] == stats["as_of"]
     assert figures["by_kind"] == stats["by_kind"]  # every bucket and lateness figure
-    totals = {
-        name: sum(kind[name] for kind in stats["by_kind"].values()) for name in weekly.BUCKET_FIELDS
-    }
-    assert figures["total"] == totals
+    assert figures["total"] == kind_totals(stats)
     assert figures["satisfaction"] == stats["satisfaction"]
     assert [(c["category_code"], c["count"]) for c in figures["categories"]] == [
         (c["category_code"], c["count"]) for c in stats["by_category"]
     ]
-    assert {
-        u["unit_code"]: (u["received"], u["overdue_open"], u["resolved_late"])
-        for u in figures["units"]
-    } == {
-        u["unit_code"]: (u["total"], u["overdue_open"], u["resolved_late"])
-        for u in stats["by_unit"]
-    }
     assert figures["total"]["total"] > 0
+
+
+@pytest.mark.parametrize("week", [IsoWeek(2024, 30), W31, W32], ids=lambda w: w.key)
+def test_the_cumulative_block_equals_stats_to_sunday(
+    session: Session, cli_db: str, city: City, capsys: pytest.CaptureFixture[str], week: IsoWeek
+) -> None:
+    stats = stats_json(capsys, week, cumulative=True)
+    before = stats_json(capsys, week.previous(), cumulative=True)
+    figures = build_weekly_report(session, week, now=LATER).figures()
+    cumulative = figures["cumulative"]
+    assert cumulative["as_of"] == stats["as_of"]
+    assert cumulative["by_kind"] == stats["by_kind"]
+    assert cumulative["total"] == kind_totals(stats)
+    assert cumulative["satisfaction"] == stats["satisfaction"]
+    assert cumulative["previous"]["by_kind"] == before["by_kind"]
+    assert cumulative["previous"]["satisfaction"] == before["satisfaction"]
+    # the units' workload holds every open report: each unit's overdue backlog is its
+    # line in `stats --to <Sunday>`
+    overdue = {u["unit_code"]: u["overdue_open"] for u in stats["by_unit"] if u["overdue_open"]}
+    assert overdue == {
+        u["unit_code"]: u["overdue_open"] for u in figures["units"] if u["overdue_open"]
+    }
+    assert sum(overdue.values()) == cumulative["total"]["overdue_open"]
+    assert cumulative["total"]["total"] > 0

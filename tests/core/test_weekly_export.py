@@ -27,6 +27,7 @@ from ihanoi_core.weekly import WeeklyReport, build_weekly_report
 from ihanoi_core.weekly_export import (
     compare_snapshot,
     export_weekly,
+    fmt_cell,
     list_snapshots,
     load_snapshot,
     weekly_pdf,
@@ -39,8 +40,10 @@ from tests.factories import step
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "browser" / "screenshots"
 SHEETS = [
     "Thông tin",
-    "Tổng hợp",
-    "So với tuần trước",
+    "Lũy kế",
+    "Lũy kế so với tuần trước",
+    "Trong tuần",
+    "Trong tuần so với tuần trước",
     "Quá hạn theo đơn vị",
     "Xếp hạng đơn vị",
     "Mức độ hài lòng",
@@ -76,20 +79,33 @@ def pdf_text(content: bytes, tmp_path: Path) -> str:
 def test_xlsx_has_one_sheet_per_table_with_numbers_as_numbers(report: WeeklyReport) -> None:
     wb = load_workbook(io.BytesIO(weekly_xlsx(report)))
     assert wb.sheetnames == SHEETS
-    summary = wb["Tổng hợp"]
+    headers = [
+        "Loại phản ánh",
+        "Tổng số",
+        "Đã xử lý",
+        "Bị từ chối",
+        "Đang xử lý",
+        "Chờ xử lý",
+        "Quá hạn",
+        "Xử lý trễ hạn",
+    ]
+    # the cumulative figures come first (test_weekly's docstring counts them)
+    assert [[c.value for c in row] for row in wb["Lũy kế"].iter_rows()] == [
+        headers,
+        ["Phản ánh hiện trường", 11, 3, 1, 2, 5, 3, 1],
+        ["Phản ánh thủ tục hành chính", 2, 1, 0, 1, 0, 0, 0],
+        ["Tổng cộng", 13, 4, 1, 3, 5, 3, 1],
+    ]
+    cumulative_change = {
+        (r[0], r[1]): r[2:] for r in wb["Lũy kế so với tuần trước"].iter_rows(values_only=True)
+    }
+    assert cumulative_change[("Tổng cộng", "Tổng số")] == (13, 6, 7, pytest.approx(7 / 6))
+    assert cumulative_change[("Tổng cộng", "Quá hạn")] == (3, 3, 0, 0.0)
+    summary = wb["Trong tuần"]
     assert summary.freeze_panes == "A2"
     rows = [[c.value for c in row] for row in summary.iter_rows()]
     assert rows == [
-        [
-            "Loại phản ánh",
-            "Tổng số",
-            "Đã xử lý",
-            "Bị từ chối",
-            "Đang xử lý",
-            "Chờ xử lý",
-            "Quá hạn",
-            "Xử lý trễ hạn",
-        ],
+        headers,
         ["Phản ánh hiện trường", 6, 1, 1, 0, 4, 0, 0],
         ["Phản ánh thủ tục hành chính", 1, 0, 0, 1, 0, 0, 0],
         ["Tổng cộng", 7, 1, 1, 1, 4, 0, 0],
@@ -98,10 +114,18 @@ def test_xlsx_has_one_sheet_per_table_with_numbers_as_numbers(report: WeeklyRepo
     assert summary["A1"].font.bold
     assert summary.column_dimensions["A"].width >= len("Phản ánh thủ tục hành chính")
 
-    change = {(r[0], r[1]): r[2:] for r in wb["So với tuần trước"].iter_rows(values_only=True)}
+    sheet = wb["Trong tuần so với tuần trước"]
+    change = {(r[0], r[1]): r[2:] for r in sheet.iter_rows(values_only=True)}
     assert change[("Tổng cộng", "Tổng số")] == (7, 2, 5, 2.5)
     assert change[("Tổng cộng", "Chờ xử lý")] == (4, 0, 4, None)  # no % from zero
-    assert wb["So với tuần trước"]["F2"].number_format == "+0.0%;-0.0%;0.0%"
+    assert sheet["F2"].number_format == "+0.0%;-0.0%;0.0%"
+
+    overdue = list(wb["Quá hạn theo đơn vị"].iter_rows(min_row=2, values_only=True))
+    # the backlog of earlier weeks is chased too: J K at Ba Đình, C at Hoàn Kiếm
+    assert [r[:6] for r in overdue] == [
+        (1, "UBND quận Ba Đình", 3, 2, 0, pytest.approx(2 / 3)),
+        (2, "UBND quận Hoàn Kiếm", 5, 1, 0, pytest.approx(0.2)),
+    ]
 
     categories = list(wb["Lĩnh vực"].iter_rows(min_row=2, values_only=True))
     assert categories[0][:2] == ("Vệ sinh môi trường", 4)
@@ -110,11 +134,16 @@ def test_xlsx_has_one_sheet_per_table_with_numbers_as_numbers(report: WeeklyRepo
 
     satisfaction = list(wb["Mức độ hài lòng"].iter_rows(min_row=2, values_only=True))
     assert satisfaction == [
-        ("Số đánh giá", 0, 1, -1),
-        ("Hài lòng, chấp nhận", 0, 0, 0),
-        ("Chưa hài lòng", 0, 1, -1),
-        ("Tỷ lệ hài lòng", None, 0.0, None),  # no rating this week: no share
+        ("Lũy kế", "Số đánh giá", 2, 2, 0),  # A and B, both rated on 1 Aug
+        ("Lũy kế", "Hài lòng, chấp nhận", 1, 1, 0),
+        ("Lũy kế", "Chưa hài lòng", 1, 1, 0),
+        ("Lũy kế", "Tỷ lệ hài lòng", 0.5, 0.5, 0.0),
+        ("Gửi trong tuần", "Số đánh giá", 0, 1, -1),
+        ("Gửi trong tuần", "Hài lòng, chấp nhận", 0, 0, 0),
+        ("Gửi trong tuần", "Chưa hài lòng", 0, 1, -1),
+        ("Gửi trong tuần", "Tỷ lệ hài lòng", None, 0.0, None),  # no rating: no share
     ]
+    assert wb["Mức độ hài lòng"]["C5"].number_format == "0.0%"
     office = [
         r
         for r in wb["Điểm nghẽn"].iter_rows(min_row=2, values_only=True)
@@ -123,13 +152,31 @@ def test_xlsx_has_one_sheet_per_table_with_numbers_as_numbers(report: WeeklyRepo
     assert office == [("Văn phòng UBND Thành phố", "Điều phối (Văn phòng)", 6, 1.0, 1.0, 2)]
     info = {r[0]: r[1] for r in wb["Thông tin"].iter_rows(min_row=2, values_only=True)}
     assert info["Tuần"] == "2024-W32"
-    assert info["Kỳ báo cáo"] == "Phản ánh gửi từ ngày 05/08/2024 đến ngày 11/08/2024"
+    assert info["Kỳ báo cáo"] == "Tuần từ ngày 05/08/2024 đến ngày 11/08/2024"
+    # each scope is said in words, the units' one too
+    assert info["Lũy kế"].startswith("Mọi phản ánh gửi từ khi ứng dụng vận hành đến hết Chủ nhật")
+    assert info["Bảng đơn vị"].startswith("Phạm vi: phản ánh đơn vị đang giữ chưa giải quyết")
+
+
+def test_a_change_that_rounds_to_zero_has_no_sign() -> None:
+    assert fmt_cell(-0.0004, "dpct", "vi") == "0,0%"
+    assert fmt_cell(-0.004, "dpct", "vi") == "−0,4%"
+    assert fmt_cell(0.0004, "dpct", "en") == "0.0%"
+    assert fmt_cell(-2, "delta", "vi") == "−2"
+    assert fmt_cell(0, "delta", "vi") == "0"
 
 
 def test_xlsx_in_english(report: WeeklyReport) -> None:
     wb = load_workbook(io.BytesIO(weekly_xlsx(report, "en")))
-    assert wb.sheetnames[:3] == ["About", "Summary", "Change on last week"]
-    assert [c.value for c in wb["Summary"][2]] == ["On-site reports", 6, 1, 1, 0, 4, 0, 0]
+    assert wb.sheetnames[:5] == [
+        "About",
+        "Cumulative",
+        "Cumulative vs last week",
+        "This week",
+        "This week vs last week",
+    ]
+    assert [c.value for c in wb["Cumulative"][2]] == ["On-site reports", 11, 3, 1, 2, 5, 3, 1]
+    assert [c.value for c in wb["This week"][2]] == ["On-site reports", 6, 1, 1, 0, 4, 0, 0]
 
 
 # ------------------------------------------------------------------ PDF
@@ -144,11 +191,13 @@ def test_pdf_is_a4_with_vietnamese_text_and_the_weeks_numbers(
     text = pdf_text(content, tmp_path)
     for expected in (
         "BÁO CÁO GIAO BAN TUẦN 32/2024",
-        "Phản ánh gửi từ ngày 05/08/2024 đến ngày 11/08/2024",
+        "Tuần từ ngày 05/08/2024 đến ngày 11/08/2024",
         "Số liệu tính đến 23:59 11/08/2024",
-        "Tình hình tiếp nhận, xử lý trong tuần",
+        "1. Lũy kế đến hết tuần (phản ánh gửi đến hết ngày 11/08/2024)",
+        "3. Phản ánh gửi trong tuần: tình hình xử lý",
         "Phản ánh thủ tục hành chính",
-        "Không có phản ánh quá hạn hoặc xử lý trễ hạn trong tuần.",
+        "Phạm vi: phản ánh đơn vị đang giữ chưa giải quyết lúc hết tuần",
+        "UBND quận Ba Đình",
         "Mức độ hài lòng của người dân",
         "Vệ sinh môi trường",
         "57,1%",  # 4 of 7
@@ -156,12 +205,19 @@ def test_pdf_is_a4_with_vietnamese_text_and_the_weeks_numbers(
         "Trang 1/",
     ):
         assert expected in text, expected
-    summary = next(line for line in text.splitlines() if line.strip().startswith("Tổng cộng"))
+    lines = text.splitlines()
+    # cumulative first, then the week's intake, in the order of the document
+    cumulative, summary = [
+        line for line in lines if line.split()[:2] == ["Tổng", "cộng"] and line.split()[2].isdigit()
+    ]
+    assert cumulative.split()[2:] == ["13", "4", "1", "3", "5", "3", "1"]
     assert summary.split()[2:] == ["7", "1", "1", "1", "4", "0", "0"]
-    total_change = next(
-        line for line in text.splitlines() if "Tổng cộng" in line and "Tổng số" in line
-    )
+    cumulative_change, total_change = [
+        line for line in lines if "Tổng cộng" in line and "Tổng số" in line
+    ]
+    assert cumulative_change.split()[-4:] == ["13", "6", "+7", "+116,7%"]
     assert total_change.split()[-4:] == ["7", "2", "+5", "+250,0%"]
+    assert text.index("Lũy kế đến hết tuần") < text.index("Phản ánh gửi trong tuần")
     info = subprocess.run(
         ["pdfinfo", str(tmp_path / "report.pdf")], capture_output=True, text=True, check=True
     ).stdout
@@ -198,7 +254,8 @@ def test_pdf_page_one_rendered_for_a_look(report: WeeklyReport, tmp_path: Path) 
 def test_pdf_in_english(report: WeeklyReport, tmp_path: Path) -> None:
     text = pdf_text(weekly_pdf(report, "en"), tmp_path)
     assert "WEEKLY REVIEW REPORT, WEEK 32/2024" in text
-    assert "Reports submitted from 05/08/2024 to 11/08/2024" in text
+    assert "Week from 05/08/2024 to 11/08/2024" in text
+    assert "1. Cumulative to the end of the week" in text
     assert "Page 1/" in text
 
 
@@ -265,6 +322,13 @@ def test_compare_a_frozen_copy_with_the_figures_now(
     # By 2 Sep the week's open reports with a deadline are past it (deadlines run from
     # arrival at the unit, so D's stays 15/08): D G M on-site, I procedure; F has none.
     assert changed == {
+        ("cumulative", "onsite", "pending"): (5, 4),
+        ("cumulative", "onsite", "processing"): (2, 3),
+        ("cumulative", "onsite", "overdue_open"): (3, 6),  # C J K, now D G M too
+        ("cumulative", "procedure", "overdue_open"): (0, 1),  # I
+        ("cumulative", "total", "pending"): (5, 4),
+        ("cumulative", "total", "processing"): (3, 4),
+        ("cumulative", "total", "overdue_open"): (3, 7),
         ("by_kind", "onsite", "pending"): (4, 3),
         ("by_kind", "onsite", "processing"): (0, 1),
         ("by_kind", "onsite", "overdue_open"): (0, 3),
@@ -272,10 +336,12 @@ def test_compare_a_frozen_copy_with_the_figures_now(
         ("total", "", "pending"): (4, 3),
         ("total", "", "processing"): (1, 2),
         ("total", "", "overdue_open"): (0, 4),
+        # the units' workload (open now or finished since the week began) holds the
+        # same reports: only their state moved
         ("units", "002", "pending"): (1, 0),
-        ("units", "002", "overdue_open"): (0, 2),  # D I
+        ("units", "002", "overdue_open"): (1, 3),  # C, then D I
         ("units", "VP-UBND", "overdue_open"): (0, 1),  # G
-        ("units", "001", "overdue_open"): (0, 1),  # M
+        ("units", "001", "overdue_open"): (2, 3),  # J K, then M
     }
     assert next(c for c in comparison.changed if c.item == "002").name == "UBND quận Hoàn Kiếm"
     # read as of the week's end, nothing changed: what the meeting saw
@@ -333,6 +399,7 @@ def test_cli_writes_the_weekly_report_and_keeps_a_copy(
     message = capsys.readouterr().out
     assert "2024-W32 (05/08/2024-11/08/2024)" in message
     assert "7 reports, 1 processed, 1 refused, 1 processing, 4 pending" in message
+    assert "cumulative 13 reports, 3 overdue" in message
     assert "frozen copy #1" in message
     content = out.read_bytes()
     assert content[:4] == (b"PK\x03\x04" if fmt == "xlsx" else b"%PDF")
@@ -347,7 +414,8 @@ def test_cli_format_from_the_suffix_and_without_a_copy(
         cli.main(["report", "weekly", "--week", "2024-W32", "-o", str(out), "--no-snapshot"]) == 0
     )
     wb = load_workbook(out)
-    assert wb["Tổng hợp"]["B4"].value == 7
+    assert wb["Lũy kế"]["B4"].value == 13
+    assert wb["Trong tuần"]["B4"].value == 7
     assert snapshot_count(cli_db) == 0
 
 
