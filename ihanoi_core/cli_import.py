@@ -1,4 +1,7 @@
-"""Sub-command `import` of `python -m ihanoi_core`: an Open311 or spreadsheet file in.
+"""Sub-commands `import` and `import-mapping` of `python -m ihanoi_core`.
+
+`import` reads an Open311 or spreadsheet file in; `import-mapping` writes the skeleton
+of a `--mapping` file from a server's services list (one `null` line per service).
 
     python -m ihanoi_core import requests.json --source hanoi-open311 \\
         --mapping services-map.yaml --lang vi --errors-out loi.csv
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ihanoi_core.cli import EXIT_OK
+from ihanoi_core.config import reference_path
 from ihanoi_core.interchange.fields import FORMATS
 from ihanoi_core.interchange.importer import (
     BadFileError,
@@ -26,7 +30,10 @@ from ihanoi_core.interchange.importer import (
     import_file,
     message,
 )
-from ihanoi_core.interchange.readers import ENCODINGS
+from ihanoi_core.interchange.mapping import skeleton
+from ihanoi_core.interchange.readers import ENCODINGS, read_services
+from ihanoi_core.interchange.rules import default_rules
+from ihanoi_core.reference import read_yaml
 
 EXIT_BAD_FILE: Final = 2
 EXIT_ROWS_REJECTED: Final = 4
@@ -65,6 +72,10 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
     },
     "more": {"vi": "... và {n} lỗi khác", "en": "... and {n} more errors"},
     "errors_out": {"vi": "Danh sách lỗi: {path}", "en": "Error list: {path}"},
+    "skeleton": {
+        "vi": "Đã ghi {path}: {n} dịch vụ; thay mỗi null bằng một mã danh mục.",
+        "en": "Wrote {path}: {n} services; replace each null with a category code.",
+    },
 }
 
 
@@ -93,6 +104,16 @@ def register(sub: Any) -> None:
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     p.add_argument("--errors-out", type=Path, metavar="errors.csv", help="write every error")
     p.set_defaults(handler=cmd_import)
+
+    m = sub.add_parser(
+        "import-mapping",
+        help="write a --mapping skeleton from a server's services.json or services.xml",
+    )
+    m.add_argument("services", metavar="SERVICES_FILE", type=Path)
+    m.add_argument("-o", "--output", type=Path, required=True, metavar="MAPPING.yaml")
+    m.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    m.add_argument("--lang", choices=("vi", "en"), default="vi")
+    m.set_defaults(handler=cmd_import_mapping)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -123,6 +144,46 @@ def cmd_import(args: argparse.Namespace) -> int:
         _write_errors(args.errors_out, rows, lang)
         print(_t("errors_out", lang, path=args.errors_out))
     return EXIT_ROWS_REJECTED if result.rejected_records else EXIT_OK
+
+
+def cmd_import_mapping(args: argparse.Namespace) -> int:
+    """One `null` line per service: the user fills in our category codes."""
+    lang: str = args.lang
+    _utf8_stdout()
+    try:
+        services = read_services(args.services)
+    except BadFileError as exc:
+        where = f" ({message('_record', lang)} {exc.record})" if exc.record else ""
+        print(
+            f"{args.services}: {_t('refused', lang)}{where}: {message(exc.code, lang, exc.detail)}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_FILE
+    output: Path = args.output
+    if output.exists() and not args.force:
+        print(f"{output}: {message('output_exists', lang)}", file=sys.stderr)
+        return EXIT_BAD_FILE
+    text = skeleton(
+        [(s.code, s.name, s.group) for s in services],
+        source_name=args.services.name,
+        default_category=default_rules().default_category,
+        categories=_category_codes(),
+    )
+    output.write_text(text, encoding="utf-8")
+    print(_t("skeleton", lang, n=len(services), path=output))
+    return EXIT_OK
+
+
+def _category_codes() -> list[tuple[str, str]]:
+    """(code, Vietnamese name) of every category, parents before their children."""
+    data = read_yaml(reference_path("categories.yaml"))
+    out: list[tuple[str, str]] = []
+    for parents in data.values():
+        for parent in parents:
+            out.append((str(parent["code"]), str(parent.get("name_vi", ""))))
+            for child in parent.get("children") or []:
+                out.append((str(child["code"]), "  " + str(child.get("name_vi", ""))))
+    return out
 
 
 def print_summary(path: Path, result: ImportResult, lang: str) -> None:

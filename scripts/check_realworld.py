@@ -1,6 +1,7 @@
 """Run every file under ../shared/data/realworld through `import --dry-run`.
 
     python scripts/check_realworld.py [--root ../shared/data/realworld] [--lang en]
+        [--mapping MAPPING.yaml]
 
 Each file goes through the real importer against a fresh temporary SQLite database
 (migrated, reference data loaded), in dry-run mode, so nothing is kept. Printed per
@@ -39,7 +40,7 @@ def _fresh_engine(tmp: Path) -> object:
     return engine
 
 
-def check(root: Path, lang: str) -> int:
+def check(root: Path, lang: str, mapping: Path | None = None) -> int:
     from ihanoi_core.interchange.importer import BadFileError, import_file, message
 
     files = sorted(p for p in root.rglob("*") if p.is_file())
@@ -54,6 +55,7 @@ def check(root: Path, lang: str) -> int:
                     path,
                     engine=engine,
                     dry_run=True,
+                    mapping=mapping,
                     source="realworld",  # type: ignore[arg-type]
                 )
             except BadFileError as exc:
@@ -104,11 +106,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--lang", choices=("vi", "en"), default="en")
+    parser.add_argument("--mapping", type=Path, help="a service/status mapping for every file")
     args = parser.parse_args()
     if not args.root.is_dir():
         print(f"{args.root}: not present, nothing to check")
         return 0
-    return check(args.root, args.lang)
+    return check(args.root, args.lang, args.mapping)
 
 
 if __name__ == "__main__":

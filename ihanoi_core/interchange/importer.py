@@ -200,9 +200,12 @@ def _load_context(
         for c in session.exec(select(Category))
         if c.id is not None
     }
-    for code in sorted(mapping.categories() | {rules.default_category}):
-        if code not in categories:
-            raise BadFileError("bad_mapping", f"unknown category {code!r}")
+    unknown = mapping.unknown_categories(set(categories))
+    if unknown:
+        more = f"; ... (+{len(unknown) - 5})" if len(unknown) > 5 else ""
+        raise BadFileError("bad_mapping", "; ".join(unknown[:5]) + more)
+    if rules.default_category not in categories:
+        raise BadFileError("bad_mapping", f"unknown category {rules.default_category!r}")
     unit_rows = list(session.exec(select(Unit)))
     units = {(u.kind, u.code): u.id for u in unit_rows if u.id is not None}
     refs = {
@@ -662,6 +665,8 @@ def _foreign_row(raw: RawRecord, ctx: _Context, problems: _RowProblems) -> _Row 
     status = F.OPEN311_OPEN
     if status_text is not None:
         mapped = ctx.rules.open311_status.get(status_text.lower())
+        if mapped is None:
+            mapped = ctx.mapping.status_for(status_text)
         if mapped is None:
             problems.add(F.STATUS, "bad_status", status_text)
         else:
@@ -1280,8 +1285,15 @@ def message(code: str, lang: str, detail: str = "") -> str:
     return f"{text}: {extra}" if extra else text
 
 
+def hint(code: str, lang: str, catalogue: dict[str, dict[str, str]] | None = None) -> str | None:
+    """What the user can do about `code` (its `<code>_hint` entry), or None."""
+    texts = (catalogue or _messages()).get(f"{code.split(':', 1)[0]}_hint", {})
+    return texts.get(lang) or texts.get("en") or None
+
+
 def error_messages(errors: Iterable[RowError], lang: str) -> list[str]:
-    """One line per bad record field: record, field, reason, in `lang` (vi or en)."""
+    """One line per bad record field: record, field, reason, value, in `lang` (vi or
+    en), then what to do about it where the catalogue has a `<code>_hint`."""
     catalogue = _messages()
     record_word = catalogue.get("_record", {}).get(lang, "record")
     out = []
@@ -1291,5 +1303,6 @@ def error_messages(errors: Iterable[RowError], lang: str) -> list[str]:
         where = f"{record_word} {e.record}"
         name = f" [{e.field}]" if e.field else ""
         detail = f" ({e.detail})" if e.detail else ""
-        out.append(f"{where}{name}: {reason}{detail}")
+        advice = hint(e.code, lang, catalogue)
+        out.append(f"{where}{name}: {reason}{detail}{f' — {advice}' if advice else ''}")
     return out

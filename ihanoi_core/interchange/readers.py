@@ -27,6 +27,7 @@ from typing import IO, Any, Final
 from ihanoi_core.interchange import fields as F
 from ihanoi_core.interchange.problems import BadFileError, RowError
 from ihanoi_core.interchange.rules import InterchangeRules, default_rules
+from ihanoi_core.interchange.writers import NEUTRALISER
 
 CHUNK: Final = 1 << 16
 ZIP_MAGIC: Final = b"PK\x03\x04"
@@ -264,6 +265,7 @@ class _TextWindow:
         self.eof = False
         self.limit = limit
         self.consumed = 0
+        self.leading_zeros: str | None = None  # the first `006` read as text, if any
 
     def more(self) -> bool:
         if self.eof:
@@ -359,6 +361,12 @@ def _decode_one(window: _TextWindow, decoder: json.JSONDecoder, number: int) -> 
         try:
             value, end = decoder.raw_decode(window.buf, window.pos)
         except json.JSONDecodeError as exc:
+            repaired = _quote_leading_zeros(window, exc.pos)
+            if repaired is True:
+                continue
+            if repaired is None:  # the number may go on in the next chunk
+                window.more()
+                continue
             _decode_failed(window, exc, number)
             window.more()
             continue
@@ -368,6 +376,43 @@ def _decode_one(window: _TextWindow, decoder: json.JSONDecoder, number: int) -> 
             continue
         window.pos = end
         return value
+
+
+# A number with leading zeros (`"service_code":006`, as in the GeoReport v2
+# specification's own examples): invalid JSON, but plainly meant as the code "006".
+_LEADING_ZEROS = re.compile(r"-?0\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_VALUE_OPENERS: Final = frozenset(":[,")
+_VALUE_CLOSERS: Final = frozenset(" \t\r\n,}]")
+
+
+def _quote_leading_zeros(window: _TextWindow, pos: int) -> bool | None:
+    """After a strict parse failed at `pos`: if a value there is a number with leading
+    zeros, put it in quotes (read as text) and say True; None when the number may go
+    on in the next chunk; False for any other error (it stays a syntax error).
+
+    The decoder stops at the second digit of `006` having read `0` as a number, so the
+    spot is outside any string by construction: text inside strings is never touched.
+    """
+    buf = window.buf
+    if not (0 < pos < len(buf) and buf[pos].isdigit() and buf[pos - 1] == "0"):
+        return False
+    start = pos - 2 if pos >= 2 and buf[pos - 2] == "-" else pos - 1
+    before = buf[:start].rstrip(" \t\r\n")
+    if not before or before[-1] not in _VALUE_OPENERS:
+        return False
+    match = _LEADING_ZEROS.match(buf, start)
+    if match is None:
+        return False
+    end = match.end()
+    if end >= len(buf) and not window.eof:
+        return None
+    if end < len(buf) and buf[end] not in _VALUE_CLOSERS:
+        return False
+    token = match.group(0)
+    window.buf = f'{buf[:start]}"{token}"{buf[end:]}'
+    if window.leading_zeros is None:
+        window.leading_zeros = token
+    return True
 
 
 def _decode_failed(window: _TextWindow, exc: json.JSONDecodeError, number: int) -> None:
@@ -381,15 +426,20 @@ def _decode_failed(window: _TextWindow, exc: json.JSONDecodeError, number: int) 
         raise BadFileError("record_too_large", f"> {window.limit} characters", number)
 
 
-def _refuse_open311_error(items: list[Any]) -> None:
+def _refuse_error_response(first: dict[str, Any]) -> None:
     """An Open311 error response (`[{"code":403,"description":...}]`) is not data."""
-    first = items[0] if items else None
-    if not isinstance(first, dict):
-        return
     if set(first) <= {"code", "description"} and "code" in first:
         raise BadFileError(
             "open311_error_response", f"{first.get('code')}: {first.get('description')}"
         )
+
+
+def _refuse_open311_error(items: list[Any]) -> None:
+    """An error response or a services list where requests are expected."""
+    first = items[0] if items else None
+    if not isinstance(first, dict):
+        return
+    _refuse_error_response(first)
     if F.SERVICE_REQUEST_ID not in first and (
         {"attributes", "metadata", "keywords", "group"} & set(first)
     ):
@@ -400,6 +450,10 @@ def read_json(stream: IO[bytes], info: SourceInfo, rules: InterchangeRules) -> I
     window = _TextWindow(stream, "utf-8-sig", rules.limits.max_line_chars)
     info.encoding = "utf-8"
     for number, element in _json_elements(window, rules):
+        if window.leading_zeros is not None and not any(
+            w.startswith("json_leading_zeros") for w in info.warnings
+        ):
+            info.warnings.append(f"json_leading_zeros:{window.leading_zeros}")
         if not isinstance(element, dict):
             yield RawRecord(number, {}, errors=[RowError(number, None, "not_a_record")])
             continue
@@ -623,7 +677,7 @@ def _csv_rows(reader: Any, info: SourceInfo, rules: InterchangeRules) -> Iterato
         count += 1
         if count > rules.limits.max_records:
             raise BadFileError("too_many_records", str(rules.limits.max_records))
-        yield _tabular_record(number, names, row, header)
+        yield _tabular_record(number, names, row, header, rules.formula_prefixes)
 
 
 def _header_names(header: list[str], rules: InterchangeRules) -> list[str | None]:
@@ -643,8 +697,23 @@ def _header_names(header: list[str], rules: InterchangeRules) -> list[str | None
     return names
 
 
+def unneutralise(text: str, prefixes: tuple[str, ...]) -> str:
+    """`=1+1` for `'=1+1`: undo the export's formula guard (writers.neutralise).
+
+    Only a `'` followed by a formula prefix is ours; any other leading apostrophe is
+    the sender's text and stays.
+    """
+    if len(text) > 1 and text[0] == NEUTRALISER and text[1] in prefixes:
+        return text[1:]
+    return text
+
+
 def _tabular_record(
-    number: int, names: list[str | None], row: list[Any], header: list[str]
+    number: int,
+    names: list[str | None],
+    row: list[Any],
+    header: list[str],
+    prefixes: tuple[str, ...],
 ) -> RawRecord:
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -654,7 +723,10 @@ def _tabular_record(
     for i, name in enumerate(names):
         value = row[i] if i < len(row) else None
         if isinstance(value, str):
+            # Strip first: the guard's `'` then protects a leading tab or CR.
             value = value.strip()
+            if value[:1] == NEUTRALISER:
+                value = unneutralise(value, prefixes)
         if value is None or value == "":
             continue
         if name is None:
@@ -701,7 +773,7 @@ def read_xlsx(path: Path, info: SourceInfo, rules: InterchangeRules) -> Iterator
             for c in cells:
                 if isinstance(c, str) and len(c) > rules.limits.max_field_chars:
                     raise BadFileError("field_too_long", str(len(c)), number)
-            yield _tabular_record(number, names, cells, header)
+            yield _tabular_record(number, names, cells, header, rules.formula_prefixes)
     finally:
         book.close()
 
@@ -860,3 +932,121 @@ class _Transcoded(io.RawIOBase):
         buffer[:n] = self._out[:n]
         self._out = self._out[n:]
         return n
+
+
+# ------------------------------------------------------------------ services lists
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of a GeoReport v2 services list (`services.json` / `.xml`)."""
+
+    code: str
+    name: str | None
+    group: str | None
+
+
+_NOT_SERVICES: Final = {
+    "service_requests": "requests_not_services",
+    "requests": "requests_not_services",
+    "request": "requests_not_services",
+    "errors": "open311_error_response",
+    "error": "open311_error_response",
+}
+
+
+def read_services(path: Path, rules: InterchangeRules | None = None) -> list[Service]:
+    """The services a server publishes, in file order (a repeated code kept once).
+
+    A services list is small (a city has tens to hundreds of services), so it is read
+    whole, within `max_services_bytes`; anything that is not one is refused with the
+    reason (a requests document, an error response, another kind of file).
+    """
+    rules = rules or default_rules()
+    size = check_size(path, rules)
+    if size > rules.limits.max_services_bytes:
+        raise BadFileError("file_too_large", f"{size} bytes > {rules.limits.max_services_bytes}")
+    with path.open("rb") as fh:
+        head = fh.read(rules.limits.sniff_bytes)
+    try:
+        fmt = sniff_format(path, head)
+    except BadFileError:
+        raise BadFileError("not_services_document", "binary data") from None
+    if fmt not in (F.FORMAT_OPEN311_JSON, F.FORMAT_OPEN311_XML):
+        raise BadFileError("not_services_document", f"{fmt}: services.json or .xml expected")
+    _check_text_head(_after_http(head))
+    info = SourceInfo(format=fmt)
+    with path.open("rb") as raw:
+        stream = _skip_http_header(raw, info)
+        if fmt == F.FORMAT_OPEN311_JSON:
+            items = _json_services(stream, rules)
+        else:
+            items = _xml_services(stream)
+    found: dict[str, Service] = {}
+    for number, item in enumerate(items, start=1):
+        code = item.get(F.SERVICE_CODE)
+        if code is None or isinstance(code, dict | list) or not str(code).strip():
+            raise BadFileError("not_services_document", "an entry has no service_code", number)
+        text = str(code).strip()
+        if text not in found:
+            found[text] = Service(text, _plain(item.get(F.SERVICE_NAME)), _plain(item.get("group")))
+    if not found:
+        raise BadFileError("not_services_document", "no service in the list")
+    return list(found.values())
+
+
+def _plain(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _json_services(stream: IO[bytes], rules: InterchangeRules) -> list[dict[str, Any]]:
+    window = _TextWindow(stream, "utf-8-sig", rules.limits.max_services_bytes)
+    decoder = json.JSONDecoder(object_pairs_hook=_pairs_hook)
+    if window.peek() == "":
+        raise BadFileError("empty_file")
+    value = _decode_one(window, decoder, 1)
+    window.skip_ws()
+    if window.pos < len(window.buf):
+        raise BadFileError("json_syntax", "extra data after the top-level value")
+    if isinstance(value, dict):
+        inner = value.get("services")
+        if not isinstance(inner, list):
+            _refuse_error_response(value)
+            raise BadFileError("not_services_document", ", ".join(sorted(value)[:6]))
+        value = inner
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadFileError("not_services_document", "a JSON array of services is expected")
+    if value:
+        _refuse_error_response(value[0])
+        if F.SERVICE_REQUEST_ID in value[0] or F.REQUESTED_DATETIME in value[0]:
+            raise BadFileError("requests_not_services", ", ".join(sorted(value[0])[:6]))
+    return value
+
+
+def _xml_services(stream: IO[bytes]) -> list[dict[str, Any]]:
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
+    _skip_leading_blanks(stream)
+    try:
+        root = fromstring(stream.read())
+    except DefusedXmlException as exc:
+        raise BadFileError("xml_forbidden", type(exc).__name__) from None
+    except ParseError as exc:
+        raise BadFileError("xml_syntax", str(exc)) from None
+    name = _local(root.tag)
+    if name in _NOT_SERVICES:
+        raise BadFileError(_NOT_SERVICES[name], f"<{name}>")
+    if name != "services":
+        raise BadFileError("not_services_document", f"<{name}>")
+    items: list[dict[str, Any]] = []
+    for number, child in enumerate(root, start=1):
+        if _local(child.tag) != "service":
+            raise BadFileError("not_services_document", f"<{_local(child.tag)}>", number)
+        items.append({_local(c.tag): _element_value(c) for c in child})
+    return items

@@ -38,6 +38,7 @@ class Limits:
     max_xml_depth: int
     sniff_bytes: int
     preview_rows: int
+    max_services_bytes: int
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,8 @@ def test_script_in_description_is_kept_as_text(tmp_path: Path, engine: sa.Engine
         (b'[{"code": 403, "description": "api_key missing"}]', "open311_error_response"),
         (b'{"service_requests": [1, 2]', "truncated_file"),
         (b"<services><service/></services>", "services_document"),
-        (b'[{"a": 001}]', "json_syntax"),
+        (b'[{"a": 0x1}]', "json_syntax"),  # (a bare 001 is read as "001": test_import_open311)
+        (b'[{"a": "x"} {"b": 1}]', "json_syntax"),
     ],
 )
 def test_other_bad_files(content: bytes, code: str, tmp_path: Path, engine: sa.Engine) -> None:

@@ -458,3 +458,100 @@ def test_check_history_accepts_a_restored_history_and_checks_our_steps_after_it(
         ),
         Mismatch(7, MismatchCode.BAD_START, "events[1].to_status", "received", "returned"),
     ]
+
+
+# ------------------------------------- a past moment: replaying only what moved since
+
+SPLIT_QUERIES = (
+    "bucket_counts",
+    "status_counts",
+    "by_category",
+    "by_district",
+    "counts_by_period",
+    "satisfaction",
+    "satisfaction_by_unit",
+    "satisfaction_by_category",
+    "step_durations",
+)
+
+
+def test_replaying_only_the_reports_that_moved_since_gives_the_full_replay(
+    imported: Session,
+) -> None:
+    """At each past moment, reading the reports with no later event from their rows and
+    replaying the others (`split`) gives what replaying every history gives: with
+    imported histories (an import event dated at the record's last change, restored
+    refusals before it) and an imported report reopened and published again by us.
+
+    After the file: PA-R4 (published 03/08 10:00, rated unsatisfied 03/08 12:00) is
+    reopened on 10/08 10:00 (unrated again), drafted 12/08 09:00, approved 10:00,
+    published 11:00; a new report N is submitted 09/08 08:00 and dispatched to 001 at
+    09:00 on 12/08.
+    """
+    session = imported
+    cast = Cast(session, AFTER)
+    r4 = session.exec(select(Report).where(Report.code == "PA-R4")).one()
+    r4 = step(session, r4, Action.REOPEN, cast.leader, AFTER, reason="Kiểm tra lại kết quả")
+    r4 = step(session, r4, Action.DRAFT, cast.unit_leader, hanoi(12, 9), result_text="Đã làm lại.")
+    r4 = step(session, r4, Action.APPROVE, cast.unit_leader, hanoi(12, 10))
+    step(session, r4, Action.PUBLISH, cast.unit_leader, hanoi(12, 11), is_public=True)
+    n = make_report(session, hanoi(9, 8), category_code="rac_thai")
+    step(session, n, Action.DISPATCH, cast.dispatcher, hanoi(12, 9), to_unit_id=cast.other_unit_id)
+    session.flush()
+    assert check_histories(session).mismatches == []
+
+    moments = [
+        hanoi(1, 12),  # EXT-1 submitted at 07:00, its only (import) event comes on 02/08
+        BETWEEN,
+        hanoi(3, 11),  # R4 published, not rated yet
+        LAST_CHANGE,
+        hanoi(11, 12),  # R4 reopened (processing, unrated); N waits for the dispatcher
+        hanoi(12, 10, 30),  # R4 approved, N at 001
+    ]
+    for as_of in moments:
+        for name in SPLIT_QUERIES:
+            query = getattr(queries, name)
+            assert query(session, as_of=as_of, source="split") == query(
+                session, as_of=as_of, source="events"
+            ), (name, as_of)
+        split_units = queries.by_unit(session, as_of=as_of, source="split")
+        assert unit_lines(split_units) == unit_lines(
+            queries.by_unit(session, as_of=as_of, source="events")
+        ), as_of
+        week = queries.ReportFilter(date_from=hanoi(5, 0).date(), date_to=hanoi(11, 0).date())
+        assert queries.bucket_counts(
+            session, as_of=as_of, filt=week, source="split"
+        ) == queries.bucket_counts(session, as_of=as_of, filt=week, source="events"), as_of
+
+    # What the figures say at the moments that matter (counted by hand):
+    # 03/08 11:00: R4 is published but its rating comes at 12:00; R1 rated on 07/08.
+    assert queries.satisfaction(session, as_of=hanoi(3, 11), source="split") == (
+        SatisfactionCounts(0, 0, 0)
+    )
+    # 07/08 09:00: R1 satisfied, R4 unsatisfied.
+    assert queries.satisfaction(session, as_of=LAST_CHANGE, source="split") == (
+        SatisfactionCounts(2, 1, 1)
+    )
+    # 11/08 12:00: the reopening took R4's rating away; R4 is processing again, N pending.
+    later = queries.bucket_counts(session, as_of=hanoi(11, 12), source="split")
+    assert queries.satisfaction(session, as_of=hanoi(11, 12), source="split") == (
+        SatisfactionCounts(1, 1, 0)
+    )
+    assert (later[Kind.ONSITE].total, later[Kind.ONSITE].processing) == (6, 1)
+    assert (later[Kind.ONSITE].processed, later[Kind.ONSITE].pending) == (2, 2)  # R1 EXT-1; R3 N
+    # 01/08 12:00: only R1 exists (returned by 001 at 10:00); R4 and EXT-1 were submitted
+    # by then, but nothing of them was recorded before their import events.
+    for source in ("split", "events"):
+        early = queries.bucket_counts(session, as_of=hanoi(1, 12), source=source)  # type: ignore[arg-type]
+        assert (early[Kind.ONSITE].total, early[Kind.ONSITE].pending) == (1, 1), source
+
+    # `auto` takes the split where few events came after the moment, the full replay
+    # where most histories moved on since (the import events all date from 02/08 on).
+    assert queries.state_source(session, as_of=hanoi(11, 12)) == "split"
+    assert queries.state_source(session, as_of=hanoi(1, 12)) == "events"
+    assert queries.state_source(session, as_of=hanoi(13, 0)) == "columns"
+    snapshot = queries.stats_snapshot(session, as_of=hanoi(11, 12))
+    assert snapshot.by_kind == queries.bucket_counts(session, as_of=hanoi(11, 12), source="events")
+    assert unit_lines(snapshot.by_unit) == unit_lines(
+        queries.by_unit(session, as_of=hanoi(11, 12), source="events")
+    )

@@ -216,3 +216,57 @@ def test_own_export_with_unknown_codes_is_rejected_per_field(
     ]
     assert {e.record for e in result.rejected} == {2}
     assert not result.written
+
+
+# What our export writes for text a spreadsheet would run (`'` + formula), what a sender
+# may write with a leading apostrophe of its own, and what we read back.
+GUARDED = [
+    ("G-1", "'=1+1", "=1+1"),
+    ("G-2", "'@SUM(A1:A9)", "@SUM(A1:A9)"),
+    ("G-3", "'-2 độ, đường trơn", "-2 độ, đường trơn"),
+    ("G-4", "'+84 912 345 678", "+84 912 345 678"),
+    ("G-5", "'Tôi nói: 'ổ gà'", "'Tôi nói: 'ổ gà'"),  # not a guard: the sender's text
+    ("G-6", "''=x", "''=x"),  # one guard only, and only before a formula prefix
+]
+
+
+def _guarded_rows() -> list[list[str]]:
+    return [
+        [ref, text, "Hàng Bài", "05/08/2024 08:00", f"'={ref}" if ref == "G-1" else ref]
+        for ref, text, _ in GUARDED
+    ]
+
+
+def _check_guarded(result_imported: int, session: Session) -> None:
+    assert result_imported == len(GUARDED)
+    got = {r.source_ref: (r.description, r.title) for r in _reports(session)}
+    assert got == {ref: (expected, "=G-1" if ref == "G-1" else ref) for ref, _, expected in GUARDED}
+
+
+def test_csv_formula_guard_is_undone_on_import(
+    tmp_path: Path, engine: sa.Engine, session: Session
+) -> None:
+    path = tmp_path / "guarded.csv"
+    lines = ["Mã phản ánh,Mô tả,Địa chỉ,Thời gian gửi,Tiêu đề"]
+    for row in _guarded_rows():
+        lines.append(",".join('"' + c.replace('"', '""') + '"' for c in row))
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8-sig")
+    result = import_file(path, source="g", engine=engine)
+    assert result.rejected == []
+    _check_guarded(result.imported, session)
+
+
+def test_xlsx_formula_guard_is_undone_on_import(
+    tmp_path: Path, engine: sa.Engine, session: Session
+) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Mã phản ánh", "Mô tả", "Địa chỉ", "Thời gian gửi", "Tiêu đề"])
+    for row in _guarded_rows():
+        sheet.append(row)
+    path = tmp_path / "guarded.xlsx"
+    book.save(path)
+    result = import_file(path, source="g", engine=engine)
+    assert result.rejected == []
+    _check_guarded(result.imported, session)

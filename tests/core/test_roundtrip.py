@@ -190,7 +190,7 @@ def as_json(url: str) -> dict[str, dict[str, Any]]:
     return {r[F.IHANOI_CODE]: r for r in json.loads(out.getvalue())}
 
 
-@pytest.mark.parametrize("fmt", [F.FORMAT_OPEN311_JSON, F.FORMAT_OPEN311_XML])
+@pytest.mark.parametrize("fmt", F.FORMATS)
 def test_every_field_of_every_record_comes_back(
     request: pytest.FixtureRequest, db_url: str, session: Session, tmp_path: Path, fmt: str
 ) -> None:
