@@ -28,7 +28,13 @@ from ihanoi_core.interchange.exporter import (
     export_filename,
     export_reports,
 )
-from ihanoi_core.interchange.importer import ImportResult, import_file, message, preview_file
+from ihanoi_core.interchange.importer import (
+    ImportResult,
+    hint,
+    import_file,
+    message,
+    preview_file,
+)
 from ihanoi_core.interchange.problems import BadFileError, RowError
 from ihanoi_core.interchange.rules import default_rules
 from ihanoi_core.interchange.writers import table_csv
@@ -44,6 +50,7 @@ user = require_role(*page_roles("interchange"))
 
 UPLOAD_KEY = "interchange_upload"
 FORMAT_KEY = "interchange_format"
+MAPPING_KEY = "interchange_mapping_upload"
 ACCEPT_KEY = "interchange_accept_partial"
 DRY_RUN_BUTTON = "interchange_dry_run_button"
 IMPORT_BUTTON = "interchange_import_button"
@@ -96,8 +103,24 @@ def stored_upload(upload: Any) -> Path:
     return path
 
 
+def stored_mapping(upload: Any, data_file: Path) -> Path | None:
+    """The mapping YAML beside the data file (same folder, deleted with it)."""
+    if upload is None:
+        return None
+    path = data_file.parent / "mapping.yaml"
+    upload.seek(0)
+    path.write_bytes(upload.read())
+    return path
+
+
 def reason(code: str) -> str:
     return message(code, lang)
+
+
+def reason_with_hint(code: str) -> str:
+    """The reason, then what the user can do about it where the catalogue says."""
+    what_to_do = hint(code, lang)
+    return f"{reason(code)} — {what_to_do}" if what_to_do else reason(code)
 
 
 def field_name(field: str | None) -> str:
@@ -107,7 +130,7 @@ def field_name(field: str | None) -> str:
 
 
 def error_rows(errors: list[RowError]) -> list[list[Any]]:
-    return [[e.record, field_name(e.field), reason(e.code), e.detail] for e in errors]
+    return [[e.record, field_name(e.field), reason_with_hint(e.code), e.detail] for e in errors]
 
 
 def error_columns() -> list[str]:
@@ -141,13 +164,20 @@ def progress_bar(bar: Any, total: int | None) -> Callable[[int, int | None], Non
 
 
 def run_import(
-    path: Path, fmt: str | None, *, dry_run: bool, accept: bool, total: int | None
+    path: Path,
+    fmt: str | None,
+    *,
+    mapping: Path | None,
+    dry_run: bool,
+    accept: bool,
+    total: int | None,
 ) -> ImportResult | None:
     bar = st.progress(0.0, text=t("interchange.running", n=fmt_int(0)))
     try:
         return import_file(
             path,
             fmt=fmt,
+            mapping=mapping,
             dry_run=dry_run,
             accept_partial=accept,
             actor_id=user.user_id,
@@ -226,6 +256,12 @@ def import_tab() -> None:
         format_func=lambda v: t(f"interchange.format.{v}", lang),
         key=FORMAT_KEY,
     )
+    mapping_upload = st.file_uploader(
+        t("interchange.mapping_upload"),
+        type=["yaml", "yml"],
+        key=MAPPING_KEY,
+        help=t("interchange.mapping_upload_help"),
+    )
     done = st.session_state.get(DONE_KEY)
     if upload is None:
         forget_upload()
@@ -239,6 +275,9 @@ def import_tab() -> None:
         done = None
     fmt = None if choice == "auto" else str(choice)
     path = stored_upload(upload)
+    mapping = stored_mapping(mapping_upload, path)
+    # a dry run holds for this file, this format and this mapping only
+    choice_key = (choice, mapping_upload.file_id if mapping_upload is not None else None)
     try:
         preview = preview_file(path, fmt=fmt, rows=PREVIEW_ROWS)
     except BadFileError as exc:
@@ -272,10 +311,10 @@ def import_tab() -> None:
         help=t("interchange.dry_run_help"),
         icon=":material/fact_check:",
     ):
-        result = run_import(path, fmt, dry_run=True, accept=False, total=None)
+        result = run_import(path, fmt, mapping=mapping, dry_run=True, accept=False, total=None)
         if result is None:
             return
-        st.session_state[DRY_KEY] = (upload.file_id, choice, result)
+        st.session_state[DRY_KEY] = (upload.file_id, choice_key, result)
         st.session_state.pop(DONE_KEY, None)
         done = None
 
@@ -283,7 +322,7 @@ def import_tab() -> None:
         show_done(*done)
         return
     dry = st.session_state.get(DRY_KEY)
-    if not dry or dry[0] != upload.file_id or dry[1] != choice:
+    if not dry or dry[0] != upload.file_id or dry[1] != choice_key:
         st.caption(t("interchange.import_needs_dry_run"))
         return
     dry_result: ImportResult = dry[2]
@@ -304,7 +343,9 @@ def import_tab() -> None:
         disabled=blocked,
         icon=":material/upload:",
     ):
-        result = run_import(path, fmt, dry_run=False, accept=accept, total=dry_result.total)
+        result = run_import(
+            path, fmt, mapping=mapping, dry_run=False, accept=accept, total=dry_result.total
+        )
         if result is None:
             return
         st.session_state[DONE_KEY] = (upload.name, result)

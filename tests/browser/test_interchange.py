@@ -28,7 +28,10 @@ CSV_TEXT = (
     "BT-IMPORT-2,closed,Rác thải,Đã thu gom,01/08/2024 09:10,Hàng Đồng\r\n"
     "BT-IMPORT-3,pending,Rác thải,Rác,01/08/2024 09:30,Hàng Mã\r\n"
 )
-REASON = "Trạng thái Open311 không hợp lệ (chỉ open hoặc closed)"
+REASON = (
+    "Trạng thái Open311 không hợp lệ (chỉ open hoặc closed) — ánh xạ giá trị này sang"
+    " open/closed trong mục statuses: của tệp ánh xạ (--mapping)"
+)
 
 
 def button(page: Page, key: str) -> None:
@@ -50,7 +53,7 @@ def test_import_with_a_bad_row_then_export_csv(
 
     # upload: preview of the rows, the script tag as text
     settle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(source))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(source))
     expect(main.get_by_text("Định dạng: CSV · Bảng mã: utf-8 · Dấu phân cách: ,")).to_be_visible()
     expect(main.get_by_text("Xem trước 3 dòng đầu tiên")).to_be_visible()
     assert page.evaluate("() => window.__pwned === undefined")

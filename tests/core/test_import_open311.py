@@ -135,11 +135,11 @@ def test_a_bad_status_rejects_the_file_unless_partial_is_accepted(
     assert error_messages(refused.rejected, "vi") == [
         "Dòng/bản ghi 2 [status]: Trạng thái Open311 không hợp lệ (chỉ open hoặc closed)"
         " (in_progress) — ánh xạ giá trị này sang open/closed trong mục statuses: của tệp"
-        " --mapping"
+        " ánh xạ (--mapping)"
     ]
     assert error_messages(refused.rejected, "en") == [
         "Record 2 [status]: Invalid Open311 status (open or closed only) (in_progress)"
-        " — map this value to open/closed in the statuses: section of the --mapping file"
+        " — map this value to open/closed in the statuses: section of the mapping file (--mapping)"
     ]
 
     partial = import_file(path, source="t", engine=engine, accept_partial=True)
@@ -302,7 +302,7 @@ def test_foreign_status_words_are_row_errors_without_a_statuses_section(
     assert (result.imported, result.written) == (2, False)
     assert error_messages(result.rejected[:1], "en") == [
         "Record 3 [status]: Invalid Open311 status (open or closed only) (Completed)"
-        " — map this value to open/closed in the statuses: section of the --mapping file"
+        " — map this value to open/closed in the statuses: section of the mapping file (--mapping)"
     ]
     partial = import_file(path, source="us", mapping=MAPPING, engine=engine, accept_partial=True)
     assert partial.imported == 2

@@ -141,7 +141,8 @@ def test_dry_run_counts_and_lists_bad_rows_in_vietnamese(
         [
             4,
             "Trạng thái Open311",
-            "Trạng thái Open311 không hợp lệ (chỉ open hoặc closed)",
+            "Trạng thái Open311 không hợp lệ (chỉ open hoặc closed) — ánh xạ giá trị này sang"
+            " open/closed trong mục statuses: của tệp ánh xạ (--mapping)",
             "pending",
         ]
     ]
@@ -222,7 +223,13 @@ def test_in_english_the_errors_are_english(open_page: Open, cast: Cast) -> None:
     errors = at.dataframe[1].value
     assert list(errors.columns) == ["Row/record", "Field", "Reason", "Value"]
     assert errors.values.tolist() == [
-        [4, "status", "Invalid Open311 status (open or closed only)", "pending"]
+        [
+            4,
+            "status",
+            "Invalid Open311 status (open or closed only) — map this value to open/closed"
+            " in the statuses: section of the mapping file (--mapping)",
+            "pending",
+        ]
     ]
 
 
@@ -264,3 +271,19 @@ def test_export_refuses_a_reversed_period(open_page: Open, cast: Cast) -> None:
     at.date_input(key="interchange_x_from").set_value(date(2024, 8, 9))
     at = ok(at.date_input(key="interchange_x_to").set_value(date(2024, 8, 1)).run())
     assert "Ngày bắt đầu phải trước hoặc bằng ngày kết thúc." in [e.value for e in at.error]
+
+
+def test_a_mapping_file_maps_a_foreign_status_word(
+    open_page: Open, cast: Cast, ui_session: Session
+) -> None:
+    """Another city's server says "pending": with the mapping's statuses: section it is an
+    open report, and the dry run is clean."""
+    at = upload(open_page(PAGE, as_user="dieu_phoi"))
+    at.file_uploader(key="interchange_mapping_upload").set_value(
+        ("mapping.yaml", b"services: {}\nstatuses:\n  pending: open\n", "application/yaml")
+    )
+    at = ok(at.run())
+    at = ok(at.button(key="interchange_dry_run_button").click().run())
+    assert metrics(at)["Bản ghi lỗi"] == "0"
+    assert metrics(at)["Sẽ nhập được"] == "3"
+    assert reports(ui_session) == []  # a dry run writes nothing
