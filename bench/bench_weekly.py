@@ -7,17 +7,17 @@ complete week of the data, as the page opens it).
 - assemble: `build_weekly_report` in a fresh `session_scope(snapshot=True)`, like the
   `report weekly` command (the cumulative figures of the week and of the previous week,
   both weeks' intake, the units' workload, categories, bottlenecks: the cumulative
-  ones need every report's state at a past moment, see `weekly.cumulative_state`);
+  ones need every report's state at a past moment: `queries`' "auto" source reads the
+  reports unchanged since from their rows and replays only the others, "split");
 - xlsx / pdf: rendering the assembled report;
 - export_xlsx / export_pdf: what one `report weekly` run does after its imports:
   assemble + render + store the frozen copy, in a transaction rolled back at the end,
   so measuring writes nothing to the database.
 Median of `repeat` runs each.
 
-Measured (2-core machine, a copy of the 100,000-report demo as of 2025-06-20, week
-2025-W24, SQLite): assemble 1.54 s, xlsx 0.04 s, pdf 0.41 s, export_xlsx 1.61 s,
-export_pdf 1.86 s. The two cumulative blocks take 0.6 s; replaying every history for
-them instead (`path="replay"`) takes 4.8 s, and about 2.5 s more for the units' table.
+Measured numbers: README.md ("Measured") and `bench/results/latest.md`. Replaying every
+history instead of the split (`path="replay"`) made a week's export ~17 s at 100,000
+reports.
 """
 
 from __future__ import annotations

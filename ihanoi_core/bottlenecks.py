@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel
 
 from ihanoi_core import queries
-from ihanoi_core.vocab import Bucket, Status
+from ihanoi_core.vocab import Status
 from ihanoi_core.workcalendar import WorkingCalendar, load_calendar
 
 _EVENT: Final = SQLModel.metadata.tables["report_event"]
@@ -192,7 +192,7 @@ def _finished_stays(
 def _open_counts(
     session: Session, *, filt: queries.ReportFilter, plan: Any
 ) -> dict[tuple[int | None, queries.Step], int]:
-    s = _past_scope(plan, filt) if _rewind(session, filt, plan) else queries._scope(plan, filt)
+    s = queries._scope(plan, filt)
     stmt = (
         sa.select(s.c.unit_id, s.c.status, sa.func.count().label("n"))
         .where(s.c.status.in_(sorted(st.value for st in queries.STEP_OF_STATUS)))
@@ -203,70 +203,6 @@ def _open_counts(
         key = (row.unit_id, queries.STEP_OF_STATUS[Status(row.status)])
         counts[key] = counts.get(key, 0) + int(row.n)
     return counts
-
-
-def _rewind(session: Session, filt: queries.ReportFilter, plan: Any) -> bool:
-    """Whether `_past_scope` is the cheaper way to the state at `as_of`.
-
-    `queries._scope` reads the row when nothing happened since `as_of`, and a narrow
-    filter (days, district, categories) replays only those reports' histories: both
-    fast. Otherwise the replay reads every event up to `as_of` and the rewind every
-    event after it; the events are spread about evenly over the data's time, so the
-    nearer end wins (at 100,000 reports, as of a week ago: 3 s replay, 0.05 s rewind;
-    as of the first week: 0.3 s replay, 2 s rewind).
-    """
-    narrow = filt.date_from or filt.date_to or filt.district_id or filt.category_codes
-    if plan.source == "columns" or narrow:
-        return False
-    first, latest = (
-        queries._connection(session)
-        .execute(
-            sa.select(
-                sa.select(sa.func.min(_EVENT.c.at)).scalar_subquery(),
-                sa.select(sa.func.max(_EVENT.c.at)).scalar_subquery(),
-            )
-        )
-        .one()
-    )
-    return first is not None and latest - plan.as_of <= plan.as_of - first
-
-
-def _past_scope(plan: Any, filt: queries.ReportFilter) -> sa.Subquery:
-    """Status and unit at a past `as_of` of the reports in scope, without a full replay.
-
-    `queries._scope` replays every history (a window over the whole event table: 3 s at
-    100,000 reports) to learn the state of the few reports that changed since `as_of`.
-    A report with no event after `as_of` is in the state its row holds (`verify` checks
-    that the row equals its last event), so only the reports `ix_event_at` finds after
-    `as_of` need their last event at or before it, one `(report_id, seq)` lookup each.
-    Same answer as the replay, the way `_scope` filters it (unit, status, bucket).
-    """
-    r = _REPORT.c
-    conditions = queries._report_conditions(filt, plan)
-    changed = sa.select(_EVENT.c.report_id).where(_EVENT.c.at > plan.as_of)
-    unchanged = sa.select(r.status, r.current_unit_id.label("unit_id")).where(
-        *conditions, r.id.not_in(changed)
-    )
-    last, earlier = _EVENT.alias("last_event"), _EVENT.alias("earlier")
-    last_seq = (
-        sa.select(sa.func.max(earlier.c.seq))
-        .where(earlier.c.report_id == r.id, earlier.c.at <= plan.as_of)
-        .scalar_subquery()
-    )
-    rewound = (
-        sa.select(last.c.to_status.label("status"), last.c.to_unit_id.label("unit_id"))
-        .select_from(_REPORT.join(last, sa.and_(last.c.report_id == r.id, last.c.seq == last_seq)))
-        .where(*conditions, r.id.in_(changed))
-    )
-    state = sa.union_all(unchanged, rewound).subquery("past_state")
-    outer = sa.select(state)
-    if filt.unit_id is not None:
-        outer = outer.where(state.c.unit_id == filt.unit_id)
-    if filt.status is not None:
-        outer = outer.where(state.c.status == Status(filt.status).value)
-    if filt.bucket is not None:
-        outer = outer.where(state.c.status.in_(queries.statuses_in(Bucket(filt.bucket))))
-    return outer.subquery("scope")
 
 
 def _unit_labels(session: Session, unit_ids: Sequence[int | None]) -> dict[int, tuple[str, str]]:

@@ -49,7 +49,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, SQLModel
 
 from ihanoi_core import queries
@@ -373,78 +372,31 @@ def week_as_of(week: IsoWeek, now: datetime) -> datetime:
     return min(week.last_moment, now)
 
 
-def cumulative_state(
-    session: Session, week: IsoWeek, *, as_of: datetime, path: PastStatePath = "auto"
-) -> Subquery:
-    """Every report submitted by the end of the week's Sunday, with its state at `as_of`.
-
-    The same rows as `queries` builds for `stats --to <Sunday>`, read faster for a
-    past moment: only the reports that changed after `as_of` have their history
-    replayed; the others are still in the state of their last event, which their own
-    columns hold (the reasoning `queries` applies to the whole database, applied per
-    report). Replaying all 100,000 histories takes seconds on SQLite; a recent week
-    has a few thousand reports that moved since. For an early week, where more events
-    came after `as_of` than there are reports in scope, the plain replay is cheaper.
-    `path` forces one way (tests check that both give the same rows).
-    """
-    filt = ReportFilter(date_to=week.sunday)
-    plan = queries._plan(session, as_of, "auto")
-    conditions = queries._report_conditions(filt, plan)
-    if plan.source == "columns":
-        columns: Subquery = queries._state_select(as_of, "columns", conditions, False).subquery(
-            "state"
-        )
-        return columns
-    r, e = _REPORT.c, _EVENT.c
-    conn = queries._connection(session)
-    if path == "auto":
-        count = sa.select(sa.func.count())
-        in_scope = conn.execute(count.select_from(_REPORT).where(*conditions)).scalar_one()
-        later = conn.execute(count.select_from(_EVENT).where(e.at > as_of)).scalar_one()
-        # an early week: most histories moved on since, replay them all
-        path = "replay" if later >= in_scope else "split"
-    if path == "replay":
-        return queries._scope(plan, filt)
-    changed = sa.select(e.report_id).where(e.at > as_of)
-    kept = queries._state_select(as_of, "columns", [*conditions, r.id.not_in(changed)], False)
-    replayed = queries._state_select(as_of, "events", [*conditions, r.id.in_(changed)], True)
-    return sa.union_all(kept, replayed).subquery("state")
+_PATH_SOURCE: Final[dict[str, queries.StateSource]] = {
+    "auto": "auto",
+    "split": "split",
+    "replay": "events",
+}
 
 
 def cumulative_figures(
     session: Session, week: IsoWeek, *, as_of: datetime, path: PastStatePath = "auto"
 ) -> WeekFigures:
-    """Everything submitted by the end of the week's Sunday (`stats --to <Sunday>`)."""
-    s = cumulative_state(session, week, as_of=as_of, path=path)
-    stmt = sa.select(
-        s.c.kind, *queries._bucket_sums(s, as_of), *queries._satisfaction_sums(s)
-    ).group_by(s.c.kind)
-    rows = list(queries._connection(session).execute(stmt))
-    found = {row.kind: queries._bucket_counts_of(row) for row in rows}
-    ratings = [queries._satisfaction_of(row) for row in rows]
-    return WeekFigures(
-        week=week,
-        as_of=as_of,
-        by_kind={kind: found.get(kind.value, BucketCounts()) for kind in Kind},
-        satisfaction=SatisfactionCounts(
-            rated=sum(x.rated for x in ratings),
-            satisfied=sum(x.satisfied for x in ratings),
-            unsatisfied=sum(x.unsatisfied for x in ratings),
-        ),
-    )
+    """Everything submitted by the end of the week's Sunday (`stats --to <Sunday>`).
+
+    `path` forces one way of reading a past moment (`split`, or `replay` of every
+    history, see `queries.StateSource`); tests check that both give the same figures.
+    """
+    filt = ReportFilter(date_to=week.sunday)
+    headline = queries.headline_figures(session, as_of=as_of, filt=filt, source=_PATH_SOURCE[path])
+    return WeekFigures(week, as_of, headline.by_kind, headline.satisfaction)
 
 
 def week_figures(session: Session, week: IsoWeek, *, as_of: datetime) -> WeekFigures:
     """The week's intake: `stats --from <Monday> --to <Sunday>`."""
     filt = ReportFilter(date_from=week.monday, date_to=week.sunday)
-    source = queries.resolve_source(session, as_of=as_of)
-    src: queries.StateSource = "columns" if source == "columns" else "events"
-    return WeekFigures(
-        week=week,
-        as_of=as_of,
-        by_kind=queries.bucket_counts(session, as_of=as_of, filt=filt, source=src),
-        satisfaction=queries.satisfaction(session, as_of=as_of, filt=filt, source=src),
-    )
+    headline = queries.headline_figures(session, as_of=as_of, filt=filt)
+    return WeekFigures(week, as_of, headline.by_kind, headline.satisfaction)
 
 
 def unit_workload(
@@ -464,7 +416,9 @@ def unit_workload(
     the week (report columns, as in `performance.handling_hours`);
     `returned_not_ours` counts the returns the unit made in the week.
     """
-    s = cumulative_state(session, week, as_of=as_of)
+    # everything submitted by Sunday, as `stats --to <Sunday>` reads it
+    _, plan = queries._prepare(session, as_of, ReportFilter(date_to=week.sunday), "auto")
+    s = queries._scope(plan, ReportFilter(date_to=week.sunday))
     finished_in_week = sa.and_(s.c.status.in_(_FINISHED), s.c.finished_at >= week.start)
     w = sa.select(s).where(sa.or_(s.c.status.in_(_OPEN), finished_in_week)).subquery("workload")
     u = _UNIT.c
