@@ -627,6 +627,17 @@ def find_pdf_font(dirs: Sequence[Path] | None = None) -> PdfFont:
     raise FontNotFound(searched)
 
 
+def prepare_pdf(pdf: FPDF, font: PdfFont, family: str, *, title: str, author: str) -> None:
+    """Embed `font` as `family` (regular, bold, italic) and name the document: what every
+    PDF of the console starts with, so the letter and the weekly report embed alike."""
+    pdf.add_font(family, "", str(font.regular))
+    pdf.add_font(family, "B", str(font.bold))
+    pdf.add_font(family, "I", str(font.italic or font.regular))
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_creator("iHanoi console")
+
+
 def pdf_font_available(dirs: Sequence[Path] | None = None) -> bool:
     """Whether `overdue_letter_pdf` can run here (the UI disables the button if not)."""
     try:
@@ -654,12 +665,7 @@ def overdue_letter_pdf(data: OverdueLetterData, *, font: PdfFont | None = None) 
     pdf = _Pdf(orientation="P", unit="mm", format="A4")
     pdf.set_margins(left=30, top=20, right=15)
     pdf.set_auto_page_break(auto=True, margin=20)
-    pdf.add_font(fam, "", str(font.regular))
-    pdf.add_font(fam, "B", str(font.bold))
-    pdf.add_font(fam, "I", str(font.italic or font.regular))
-    pdf.set_title(text.subject)
-    pdf.set_author(data.wording.office_name)
-    pdf.set_creator("iHanoi console")
+    prepare_pdf(pdf, font, fam, title=text.subject, author=data.wording.office_name)
     pdf.add_page()
 
     epw = pdf.epw

@@ -27,9 +27,10 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import yaml
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +72,8 @@ MAX_NAME: Final = 200
 MAX_TEXT: Final = 5000
 MAX_DOCUMENT: Final = 200_000
 _HANDLING_KINDS: Final = tuple(sorted(HANDLING_UNIT_KINDS))
+_Row = TypeVar("_Row", Unit, Category, Template)  # the tables an edit locks
+_Shown = TypeVar("_Shown")  # the row as the page showed it
 
 
 # ------------------------------------------------------------------ errors
@@ -350,32 +353,6 @@ def _key(**parts: str) -> str:
     return json.dumps(parts, ensure_ascii=False)
 
 
-def _log(
-    session: Session,
-    *,
-    actor: User,
-    now: datetime,
-    entity: str,
-    key: str,
-    action: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    reason: str,
-) -> None:
-    session.add(
-        AdminEvent(
-            at=now,
-            actor_id=actor.id,
-            entity=entity,
-            entity_key=key,
-            action=action,
-            before=_json(before),
-            after=_json(after),
-            reason=reason,
-        )
-    )
-
-
 def _last_change(session: Session, entity: str, key: str) -> tuple[str | None, datetime | None]:
     row = session.exec(
         select(AdminEvent.at, User.username)
@@ -395,16 +372,142 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
-    return before != after
+@dataclass(frozen=True)
+class _Change:
+    """A change under way: who makes it, when, why, to which entity. Every write ends
+    in `record`, so the change and its admin-log entry share one transaction."""
+
+    session: Session
+    admin: User
+    now: datetime
+    entity: str
+    key: str
+    why: str
+
+    def record(
+        self, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> None:
+        self.session.add(
+            AdminEvent(
+                at=self.now,
+                actor_id=self.admin.id,
+                entity=self.entity,
+                entity_key=self.key,
+                action=action,
+                before=_json(before),
+                after=_json(after),
+                reason=self.why,
+            )
+        )
+        self.session.flush()
+
+    def created(
+        self, target: Unit | Category | Template, after: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Insert `target`, then log what `after` reads of it (ids and parents exist then)."""
+        self.session.add(target)
+        self.session.flush()
+        self.record("create", None, after())
+
+    def edited(
+        self,
+        target: Unit | Category | Template,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        what: str,
+        apply: Callable[[], None] | None = None,
+    ) -> None:
+        """Write `after` onto `target` (by `apply` when the logged fields are not the
+        columns) and log it; an edit changing only `active` is logged as (de)activation."""
+        if before == after:
+            raise RefAdminError("no_change", what)
+        if apply is None:
+            for field, value in after.items():
+                setattr(target, field, value)
+        else:
+            apply()
+        self.session.add(target)
+        only_active = {k for k in after if before[k] != after[k]} == {"active"}
+        action = ("activate" if after["active"] else "deactivate") if only_active else "update"
+        self.record(action, before, after)
 
 
-# ------------------------------------------------------------------ units
+@dataclass(frozen=True)
+class _Table(Generic[_Row, _Shown]):
+    """What an edit needs of one kind of reference row: its admin-log entity and key,
+    and the state compared with the row the page showed (`shown_state`)."""
+
+    entity: str
+    model: type[_Row]
+    key_of: Callable[[_Row], str]
+    state_of: Callable[[Session, _Row], dict[str, Any]]
+    shown_state: Callable[[_Shown], dict[str, Any]]
+
+
+def _coded(
+    entity: str, model: type[_Row], state: Callable[[Any], dict[str, Any]]
+) -> _Table[_Row, Any]:
+    """A table keyed by its code alone, whose state reads the same off the database row
+    and off the row the page showed (categories, templates)."""
+    return _Table(entity, model, lambda row: _key(code=row.code), lambda _s, row: state(row), state)
+
+
+def _begin_edit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    table: _Table[_Row, _Shown],
+    row_id: int,
+    expected: _Shown,
+    now: datetime,
+    reason: str,
+) -> tuple[_Row, _Change]:
+    """The first half of every edit: re-check the admin, lock the row, refuse it if it
+    no longer is what the user was shown, then require the reason (in this order, so a
+    stale page says so before asking for anything else)."""
+    admin = _require_admin(session, actor, action)
+    model = table.model
+    row = session.exec(select(model).where(col(model.id) == row_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(table.entity, row_id)
+    key = table.key_of(row)
+    if table.state_of(session, row) != table.shown_state(expected):
+        raise _conflict(session, table.entity, key)
+    return row, _Change(session, admin, now, table.entity, key, _reason(reason))
+
+
+def _begin_add(
+    session: Session,
+    actor: Actor,
+    action: str,
+    reason: str,
+    code: str,
+    pattern: re.Pattern[str],
+    unique_in: type[Category] | type[Template] | None = None,
+) -> tuple[User, str, str]:
+    """The first checks of every add: the admin, the reason, the code's shape and (for
+    category and template codes, unique on their own) that it is free.
+    Returns the admin, the reason and the code, stripped."""
+    admin = _require_admin(session, actor, action)
+    why = _reason(reason)
+    text = code.strip()
+    if not pattern.fullmatch(text):
+        raise RefAdminError("code_invalid", "code", code=text)
+    if (
+        unique_in is not None
+        and session.exec(select(unique_in.id).where(unique_in.code == text)).first() is not None
+    ):
+        raise RefAdminError("code_taken", "code", code=text)
+    return admin, why, text
 
 
 def _unit_row(session: Session, unit: Unit) -> UnitRow:
-    assert unit.id is not None
     parent = session.get(Unit, unit.parent_id) if unit.parent_id is not None else None
+    return _as_unit_row(unit, parent)
+
+
+def _as_unit_row(unit: Unit, parent: Unit | None) -> UnitRow:
+    assert unit.id is not None
     return UnitRow(
         unit_id=unit.id,
         code=unit.code,
@@ -420,7 +523,8 @@ def _unit_row(session: Session, unit: Unit) -> UnitRow:
     )
 
 
-def _unit_state(row: UnitRow) -> dict[str, Any]:
+def unit_state(row: UnitRow) -> dict[str, Any]:
+    """The fields an edit compares and logs (the page's review shows the same)."""
     return {
         "name": row.name,
         "name_en": row.name_en,
@@ -433,6 +537,15 @@ def _unit_state(row: UnitRow) -> dict[str, Any]:
 def _unit_key(unit: Unit | UnitRow | UnitNew) -> str:
     kind = unit.kind.value if isinstance(unit.kind, UnitKind) else unit.kind
     return _key(kind=kind, code=unit.code)
+
+
+_UNITS: Final = _Table(
+    UNIT_ENTITY,
+    Unit,
+    _unit_key,
+    lambda session, u: unit_state(_unit_row(session, u)),
+    unit_state,
+)
 
 
 def list_units(
@@ -462,23 +575,7 @@ def list_units(
     for u in units:
         if needle and needle not in fold(f"{u.code} {u.name} {u.name_en or ''}"):
             continue
-        assert u.id is not None
-        parent = parents.get(u.parent_id) if u.parent_id is not None else None
-        rows.append(
-            UnitRow(
-                unit_id=u.id,
-                code=u.code,
-                kind=UnitKind(u.kind),
-                level=u.level,
-                name=u.name,
-                name_en=u.name_en,
-                valid_from=u.valid_from,
-                valid_to=u.valid_to,
-                parent_id=u.parent_id,
-                parent_code=parent.code if parent else None,
-                parent_name=parent.name if parent else None,
-            )
-        )
+        rows.append(_as_unit_row(u, parents.get(u.parent_id) if u.parent_id is not None else None))
     return rows
 
 
@@ -553,15 +650,8 @@ def update_unit(
     Validity dates are how the 2025 reform is modelled (districts end on 30/06/2025,
     communes start on 01/07/2025), so they are edited here, never deleted.
     """
-    admin = _require_admin(session, actor, "update_unit")
-    unit = session.exec(select(Unit).where(col(Unit.id) == unit_id).with_for_update()).first()
-    if unit is None:
-        raise NotFound(UNIT_ENTITY, unit_id)
-    key = _unit_key(unit)
+    unit, edit = _begin_edit(session, actor, "update_unit", _UNITS, unit_id, expected, now, reason)
     current = _unit_row(session, unit)
-    if _unit_state(current) != _unit_state(expected):
-        raise _conflict(session, UNIT_ENTITY, key)
-    why = _reason(reason)
     name = _name(change.name, "name")
     name_en = _name(change.name_en, "name_en", required=False)
     _dates(change.valid_from, change.valid_to)
@@ -579,25 +669,13 @@ def update_unit(
             "parent_name": parent.name if parent else None,
         }
     )
-    before, after = _unit_state(current), _unit_state(after_row)
-    if not _changed(before, after):
-        raise RefAdminError("no_change", "unit")
-    unit.name, unit.name_en = name, name_en
-    unit.valid_from, unit.valid_to = change.valid_from, change.valid_to
-    unit.parent_id = after_row.parent_id
-    session.add(unit)
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=UNIT_ENTITY,
-        key=key,
-        action="update",
-        before=before,
-        after=after,
-        reason=why,
-    )
-    session.flush()
+
+    def apply() -> None:
+        unit.name, unit.name_en = after_row.name, after_row.name_en
+        unit.valid_from, unit.valid_to = after_row.valid_from, after_row.valid_to
+        unit.parent_id = after_row.parent_id
+
+    edit.edited(unit, unit_state(current), unit_state(after_row), "unit", apply)
     return after_row
 
 
@@ -605,11 +683,7 @@ def add_unit(
     session: Session, *, actor: Actor, data: UnitNew, now: datetime, reason: str
 ) -> UnitRow:
     """Add a unit (a new department, a commune created by a later reform...)."""
-    admin = _require_admin(session, actor, "add_unit")
-    why = _reason(reason)
-    code = data.code.strip()
-    if not UNIT_CODE.fullmatch(code):
-        raise RefAdminError("code_invalid", "code", code=code)
+    admin, why, code = _begin_add(session, actor, "add_unit", reason, data.code, UNIT_CODE)
     if data.kind is UnitKind.CITY_OFFICE:
         raise RefAdminError("kind_not_allowed", "kind", kind=data.kind.value)
     name = _name(data.name, "name")
@@ -633,22 +707,16 @@ def add_unit(
         valid_to=data.valid_to,
         parent_id=parent.id if parent else None,
     )
-    session.add(unit)
-    session.flush()
-    row = _unit_row(session, unit)
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=UNIT_ENTITY,
-        key=_unit_key(unit),
-        action="create",
-        before=None,
-        after={"kind": unit.kind, "code": unit.code, "level": level, **_unit_state(row)},
-        reason=why,
+    _Change(session, admin, now, UNIT_ENTITY, _unit_key(unit), why).created(
+        unit,
+        lambda: {
+            "kind": unit.kind,
+            "code": unit.code,
+            "level": level,
+            **unit_state(_unit_row(session, unit)),
+        },
     )
-    session.flush()
-    return row
+    return _unit_row(session, unit)
 
 
 # ------------------------------------------------------------------ categories
@@ -664,12 +732,16 @@ def _category_counts(session: Session) -> dict[int, int]:
 
 
 def _category_row(session: Session, c: Category, count: int | None = None) -> CategoryRow:
-    assert c.id is not None
     parent = session.get(Category, c.parent_id) if c.parent_id is not None else None
     if count is None:
         count = session.exec(
             select(func.count()).select_from(Report).where(Report.category_id == c.id)
         ).one()
+    return _as_category_row(c, parent, count)
+
+
+def _as_category_row(c: Category, parent: Category | None, count: int) -> CategoryRow:
+    assert c.id is not None
     return CategoryRow(
         category_id=c.id,
         code=c.code,
@@ -684,14 +756,15 @@ def _category_row(session: Session, c: Category, count: int | None = None) -> Ca
     )
 
 
-def _category_state(row: CategoryRow | Category) -> dict[str, Any]:
-    return {
-        "name_vi": row.name_vi,
-        "name_en": row.name_en,
-        "default_unit_code": row.default_unit_code,
-        "sort_order": row.sort_order,
-        "active": row.active,
-    }
+CATEGORY_FIELDS: Final = ("name_vi", "name_en", "default_unit_code", "sort_order", "active")
+
+
+def category_state(row: CategoryRow | Category) -> dict[str, Any]:
+    """The fields an edit compares and logs (the page's review shows the same)."""
+    return {field: getattr(row, field) for field in CATEGORY_FIELDS}
+
+
+_CATEGORIES: Final = _coded(CATEGORY_ENTITY, Category, category_state)
 
 
 def list_categories(session: Session, *, actor: Actor) -> list[CategoryRow]:
@@ -702,22 +775,8 @@ def list_categories(session: Session, *, actor: Actor) -> list[CategoryRow]:
     by_id = {c.id: c for c in cats.all()}
     rows = []
     for c in by_id.values():
-        assert c.id is not None
         parent = by_id.get(c.parent_id) if c.parent_id is not None else None
-        rows.append(
-            CategoryRow(
-                category_id=c.id,
-                code=c.code,
-                kind=Kind(c.kind),
-                parent_code=parent.code if parent else None,
-                name_vi=c.name_vi,
-                name_en=c.name_en,
-                default_unit_code=c.default_unit_code,
-                sort_order=c.sort_order,
-                active=c.active,
-                report_count=counts.get(c.id, 0),
-            )
-        )
+        rows.append(_as_category_row(c, parent, counts.get(c.id or 0, 0)))
     return rows
 
 
@@ -735,21 +794,13 @@ def update_category(
 
     Deactivating is how a category used by reports is retired: its reports keep it.
     """
-    admin = _require_admin(session, actor, "update_category")
-    category = session.exec(
-        select(Category).where(col(Category.id) == category_id).with_for_update()
-    ).first()
-    if category is None:
-        raise NotFound(CATEGORY_ENTITY, category_id)
-    key = _key(code=category.code)
-    if _category_state(category) != _category_state(expected):
-        raise _conflict(session, CATEGORY_ENTITY, key)
-    why = _reason(reason)
+    category, edit = _begin_edit(
+        session, actor, "update_category", _CATEGORIES, category_id, expected, now, reason
+    )
     name_vi = _name(change.name_vi, "name_vi")
     name_en = _name(change.name_en, "name_en")
     unit_code = _routing_unit(session, change.default_unit_code, now)
     assert name_vi is not None and name_en is not None
-    before = _category_state(category)
     after = {
         "name_vi": name_vi,
         "name_en": name_en,
@@ -757,25 +808,7 @@ def update_category(
         "sort_order": int(change.sort_order),
         "active": bool(change.active),
     }
-    if not _changed(before, after):
-        raise RefAdminError("no_change", "category")
-    for field, value in after.items():
-        setattr(category, field, value)
-    session.add(category)
-    only_active = {k for k in after if before[k] != after[k]} == {"active"}
-    action = ("activate" if after["active"] else "deactivate") if only_active else "update"
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=CATEGORY_ENTITY,
-        key=key,
-        action=action,
-        before=before,
-        after=after,
-        reason=why,
-    )
-    session.flush()
+    edit.edited(category, category_state(category), after, "category")
     return _category_row(session, category)
 
 
@@ -783,13 +816,9 @@ def add_category(
     session: Session, *, actor: Actor, data: CategoryNew, now: datetime, reason: str
 ) -> CategoryRow:
     """Add a category (top level, or under a top-level one of the same kind)."""
-    admin = _require_admin(session, actor, "add_category")
-    why = _reason(reason)
-    code = data.code.strip()
-    if not DATA_CODE.fullmatch(code):
-        raise RefAdminError("code_invalid", "code", code=code)
-    if session.exec(select(Category.id).where(Category.code == code)).first() is not None:
-        raise RefAdminError("code_taken", "code", code=code)
+    admin, why, code = _begin_add(
+        session, actor, "add_category", reason, data.code, DATA_CODE, Category
+    )
     parent = _category_code(session, data.parent_code, "parent")
     if parent is not None and (parent.kind != data.kind.value or parent.parent_id is not None):
         raise RefAdminError("parent_not_top", "parent", code=parent.code)
@@ -807,21 +836,13 @@ def add_category(
         sort_order=int(data.sort_order),
         active=True,
     )
-    session.add(category)
-    session.flush()
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=CATEGORY_ENTITY,
-        key=_key(code=code),
-        action="create",
-        before=None,
-        after={"kind": data.kind.value, "parent": parent.code if parent else None}
-        | _category_state(category),
-        reason=why,
+    _Change(session, admin, now, CATEGORY_ENTITY, _key(code=code), why).created(
+        category,
+        lambda: (
+            {"kind": data.kind.value, "parent": parent.code if parent else None}
+            | category_state(category)
+        ),
     )
-    session.flush()
     return _category_row(session, category, 0)
 
 
@@ -836,16 +857,9 @@ def delete_category(
 ) -> None:
     """Remove a category nothing refers to (one added by mistake). A category used by
     a report, a child category, a template or a deadline rule is refused: deactivate it."""
-    admin = _require_admin(session, actor, "delete_category")
-    category = session.exec(
-        select(Category).where(col(Category.id) == category_id).with_for_update()
-    ).first()
-    if category is None:
-        raise NotFound(CATEGORY_ENTITY, category_id)
-    key = _key(code=category.code)
-    if _category_state(category) != _category_state(expected):
-        raise _conflict(session, CATEGORY_ENTITY, key)
-    why = _reason(reason)
+    category, edit = _begin_edit(
+        session, actor, "delete_category", _CATEGORIES, category_id, expected, now, reason
+    )
     reports = session.exec(
         select(func.count()).select_from(Report).where(Report.category_id == category.id)
     ).one()
@@ -857,20 +871,9 @@ def delete_category(
         raise RefAdminError("category_has_templates", "category", code=category.code)
     if any(k[1] == category.code for k in rules_for(session).rules):
         raise RefAdminError("category_in_rules", "category", code=category.code)
-    before = {"kind": category.kind} | _category_state(category)
+    before = {"kind": category.kind} | category_state(category)
     session.delete(category)
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=CATEGORY_ENTITY,
-        key=key,
-        action="delete",
-        before=before,
-        after=None,
-        reason=why,
-    )
-    session.flush()
+    edit.record("delete", before, None)
 
 
 # ------------------------------------------------------------------ templates
@@ -891,15 +894,15 @@ def _template_row(t: Template) -> TemplateRow:
     )
 
 
-def _template_state(row: TemplateRow | Template) -> dict[str, Any]:
-    return {
-        "category_code": row.category_code,
-        "title_vi": row.title_vi,
-        "title_en": row.title_en,
-        "text_vi": row.text_vi,
-        "text_en": row.text_en,
-        "active": row.active,
-    }
+TEMPLATE_FIELDS: Final = ("category_code", "title_vi", "title_en", "text_vi", "text_en", "active")
+
+
+def template_state(row: TemplateRow | Template) -> dict[str, Any]:
+    """The fields an edit compares and logs (the page's review shows the same)."""
+    return {field: getattr(row, field) for field in TEMPLATE_FIELDS}
+
+
+_TEMPLATES: Final = _coded(TEMPLATE_ENTITY, Template, template_state)
 
 
 def list_templates(session: Session, *, actor: Actor) -> list[TemplateRow]:
@@ -920,16 +923,9 @@ def update_template(
 ) -> TemplateRow:
     """Change a template's texts or category, or (de)activate it. Reports that used it
     keep the text they were sent (the event holds it)."""
-    admin = _require_admin(session, actor, "update_template")
-    template = session.exec(
-        select(Template).where(col(Template.id) == template_id).with_for_update()
-    ).first()
-    if template is None:
-        raise NotFound(TEMPLATE_ENTITY, template_id)
-    key = _key(code=template.code)
-    if _template_state(template) != _template_state(expected):
-        raise _conflict(session, TEMPLATE_ENTITY, key)
-    why = _reason(reason)
+    template, edit = _begin_edit(
+        session, actor, "update_template", _TEMPLATES, template_id, expected, now, reason
+    )
     category = _category_code(session, change.category_code, "category_code")
     after = {
         "category_code": category.code if category else None,
@@ -939,39 +935,16 @@ def update_template(
         "text_en": _text(change.text_en, "text_en"),
         "active": bool(change.active),
     }
-    before = _template_state(template)
-    if not _changed(before, after):
-        raise RefAdminError("no_change", "template")
-    for field, value in after.items():
-        setattr(template, field, value)
-    session.add(template)
-    only_active = {k for k in after if before[k] != after[k]} == {"active"}
-    action = ("activate" if after["active"] else "deactivate") if only_active else "update"
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=TEMPLATE_ENTITY,
-        key=key,
-        action=action,
-        before=before,
-        after=after,
-        reason=why,
-    )
-    session.flush()
+    edit.edited(template, template_state(template), after, "template")
     return _template_row(template)
 
 
 def add_template(
     session: Session, *, actor: Actor, data: TemplateNew, now: datetime, reason: str
 ) -> TemplateRow:
-    admin = _require_admin(session, actor, "add_template")
-    why = _reason(reason)
-    code = data.code.strip()
-    if not DATA_CODE.fullmatch(code):
-        raise RefAdminError("code_invalid", "code", code=code)
-    if session.exec(select(Template.id).where(Template.code == code)).first() is not None:
-        raise RefAdminError("code_taken", "code", code=code)
+    admin, why, code = _begin_add(
+        session, actor, "add_template", reason, data.code, DATA_CODE, Template
+    )
     category = _category_code(session, data.category_code, "category_code")
     title_vi = _name(data.title_vi, "title_vi")
     title_en = _name(data.title_en, "title_en")
@@ -986,20 +959,9 @@ def add_template(
         text_en=_text(data.text_en, "text_en"),
         active=True,
     )
-    session.add(template)
-    session.flush()
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=TEMPLATE_ENTITY,
-        key=_key(code=code),
-        action="create",
-        before=None,
-        after={"kind": template.kind} | _template_state(template),
-        reason=why,
+    _Change(session, admin, now, TEMPLATE_ENTITY, _key(code=code), why).created(
+        template, lambda: {"kind": template.kind} | template_state(template)
     )
-    session.flush()
     return _template_row(template)
 
 
@@ -1123,18 +1085,11 @@ def save_deadline_rules(
         if done.rowcount != 1:
             raise _conflict(session, DOCUMENT_ENTITY, _DOCUMENT_KEY)
         session.expire(current)
-    _log(
-        session,
-        actor=admin,
-        now=now,
-        entity=DOCUMENT_ENTITY,
-        key=_DOCUMENT_KEY,
-        action="update",
-        before={"version": current_version, "content": before_text},
-        after={"version": new_version, "content": text},
-        reason=why,
+    _Change(session, admin, now, DOCUMENT_ENTITY, _DOCUMENT_KEY, why).record(
+        "update",
+        {"version": current_version, "content": before_text},
+        {"version": new_version, "content": text},
     )
-    session.flush()
     return DeadlineDocument(text, new_version, True, now, admin.username)
 
 

@@ -33,7 +33,7 @@ from sqlmodel import Session, SQLModel
 
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.errors import NotFound, ValidationError
-from ihanoi_core.letters import PdfFont, find_pdf_font
+from ihanoi_core.letters import PdfFont, find_pdf_font, prepare_pdf
 from ihanoi_core.models import ReportSnapshot
 from ihanoi_core.queries import BucketCounts, SatisfactionCounts, Step
 from ihanoi_core.weekly import (
@@ -693,12 +693,7 @@ def weekly_pdf(report: WeeklyReport, lang: str = "vi", *, font: PdfFont | None =
     pdf.alias_nb_pages("{nb}")
     pdf.set_margins(left=15, top=15, right=15)
     pdf.set_auto_page_break(auto=True, margin=18)
-    pdf.add_font(fam, "", str(font.regular))
-    pdf.add_font(fam, "B", str(font.bold))
-    pdf.add_font(fam, "I", str(font.italic or font.regular))
-    pdf.set_title(text.title)
-    pdf.set_author(w.author)
-    pdf.set_creator("iHanoi console")
+    prepare_pdf(pdf, font, fam, title=text.title, author=w.author)
     pdf.set_creation_date(report.as_of.astimezone(HANOI_TZ).replace(microsecond=0))
     pdf.add_page()
     epw = pdf.epw

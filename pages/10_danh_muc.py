@@ -141,16 +141,42 @@ def propose(
     after: dict[str, Any],
     reason: str,
     run: Callable[[Any], str],
+    *,
+    refused: Callable[[str], object] = st.error,
+    rerun: bool = True,
 ) -> None:
-    """Check the change through the core (nothing written) and ask for confirmation."""
+    """Check the change through the core (nothing written) and ask for confirmation.
+    In a button callback (`rerun` False) the refusal must be kept for the next run
+    (`refused`): Streamlit draws nothing from a callback and reruns by itself."""
     st.session_state.pop(PENDING, None)
     problem = preview(run)
     if problem is not None:
-        st.error(error_text(problem))
+        refused(error_text(problem))
         return
     changes = refadmin.field_changes(before, after)
     st.session_state[PENDING] = Pending(tab, title, changes, reason.strip(), run)
-    st.rerun()
+    if rerun:
+        st.rerun()
+
+
+def saving(
+    call: Callable[..., Any], done: str | Callable[[Any], str], reason: str, **args: Any
+) -> Callable[[Any], str]:
+    """The core call a confirmed change runs: `call(session, **args)` as this admin, now,
+    with the reason; then the sentence to show: the key `done` naming the saved row's
+    code, or what `done` says of the call's result."""
+
+    def run(s: Any) -> str:
+        saved = call(s, actor=actor, now=utcnow(), reason=reason, **args)
+        return t(done, code=saved.code) if isinstance(done, str) else done(saved)
+
+    return run
+
+
+def review_footer(key: str) -> tuple[str, bool]:
+    """The end of every edit form: the reason, and the button that asks for a review."""
+    reason = reason_input(key + "reason")
+    return reason, st.form_submit_button(t("reference.review"), key=key + "submit")
 
 
 def bases() -> dict[str, Any]:
@@ -169,6 +195,27 @@ def base_of(tab: str, row: Any, same: Callable[[Any], bool]) -> Any:
         bases()[tab] = row
         return row
     return kept
+
+
+def forms_below(
+    tab: str,
+    picked: Any,
+    id_of: Callable[[Any], int],
+    edit_form: Callable[[Any], None],
+    add_form: Callable[[], None],
+    *,
+    hint: bool = True,
+) -> None:
+    """Under a tab's table: the selected row's form, on the row as it was when editing
+    began (see `base_of`), then the change waiting for confirmation, then the add form."""
+    if picked is None:
+        if hint:
+            st.caption(t("reference.select_hint"))
+    else:
+        edit_form(base_of(tab, picked, lambda kept: id_of(kept) == id_of(picked)))
+    confirm_panel(tab)
+    with st.expander(t(f"reference.{tab}.add_title")):
+        add_form()
 
 
 def reload(tab: str) -> None:
@@ -254,6 +301,22 @@ def table_height(rows: int) -> int:
     return min(35 * (rows + 1) + 3, 353)
 
 
+def selectable(
+    columns: dict[str, list[Any]], key: str, size: int, *, fit: bool = True
+) -> int | None:
+    """A table whose selected row opens its form (or detail): the row's position, or
+    None. `fit`: sized to its rows (see `table_height`) rather than Streamlit's default."""
+    st.dataframe(
+        pd.DataFrame(columns),
+        key=key,
+        on_select="rerun",
+        selection_mode="single-row",
+        hide_index=True,
+        height=table_height(size) if fit else "auto",
+    )
+    return selected_position(key, size)
+
+
 def selected_position(key: str, size: int) -> int | None:
     state = st.session_state.get(key)
     rows = list(getattr(getattr(state, "selection", None), "rows", []) or [])
@@ -286,16 +349,6 @@ tab_units, tab_categories, tab_deadlines, tab_templates, tab_history = st.tabs(
 # ------------------------------------------------------------------ units
 
 
-def unit_state(row: UnitRow) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "name_en": row.name_en,
-        "valid_from": row.valid_from.isoformat() if row.valid_from else None,
-        "valid_to": row.valid_to.isoformat() if row.valid_to else None,
-        "parent": row.parent_code,
-    }
-
-
 def units_tab() -> None:
     c1, c2 = st.columns([1, 2])
     kind = c1.selectbox(
@@ -309,38 +362,31 @@ def units_tab() -> None:
         rows = refadmin.list_units(s, actor=actor, kind=kind, search=search)
         parents = refadmin.parent_options(s, actor=actor)
     st.caption(t("reference.count", n=fmt_int(len(rows))))
+    position: int | None = None
     if not rows:
         st.info(t("reference.empty"))
     else:
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    field_label("code"): [r.code for r in rows],
-                    field_label("kind"): [label("unit_kind", r.kind) for r in rows],
-                    field_label("name"): [r.name for r in rows],
-                    field_label("name_en"): [r.name_en or "" for r in rows],
-                    field_label("valid_from"): [fmt_date(r.valid_from) for r in rows],
-                    field_label("valid_to"): [fmt_date(r.valid_to) for r in rows],
-                    field_label("parent"): [r.parent_name or "" for r in rows],
-                }
-            ),
-            key=UNIT_TABLE,
-            on_select="rerun",
-            selection_mode="single-row",
-            hide_index=True,
-            height=table_height(len(rows)),
+        position = selectable(
+            {
+                field_label("code"): [r.code for r in rows],
+                field_label("kind"): [label("unit_kind", r.kind) for r in rows],
+                field_label("name"): [r.name for r in rows],
+                field_label("name_en"): [r.name_en or "" for r in rows],
+                field_label("valid_from"): [fmt_date(r.valid_from) for r in rows],
+                field_label("valid_to"): [fmt_date(r.valid_to) for r in rows],
+                field_label("parent"): [r.parent_name or "" for r in rows],
+            },
+            UNIT_TABLE,
+            len(rows),
         )
-    position = selected_position(UNIT_TABLE, len(rows))
-    if position is None:
-        if rows:
-            st.caption(t("reference.select_hint"))
-    else:
-        picked = rows[position]
-        base: UnitRow = base_of("units", picked, lambda b: b.unit_id == picked.unit_id)
-        unit_form(base, parents)
-    confirm_panel("units")
-    with st.expander(t("reference.units.add_title")):
-        unit_add_form(parents)
+    forms_below(
+        "units",
+        None if position is None else rows[position],
+        lambda r: r.unit_id,
+        lambda base: unit_form(base, parents),
+        lambda: unit_add_form(parents),
+        hint=bool(rows),
+    )
 
 
 def parent_choices(parents: list[refadmin.UnitOption], current: int | None) -> list[int | None]:
@@ -374,8 +420,7 @@ def unit_form(base: UnitRow, parents: list[refadmin.UnitOption]) -> None:
             format_func=lambda v: t("reference.none", lang) if v is None else names.get(v, "?"),
             key=key + "parent",
         )
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     if not submitted:
         return
     change = UnitEdit(name or "", name_en or None, valid_from, valid_to, parent_id)
@@ -387,21 +432,17 @@ def unit_form(base: UnitRow, parents: list[refadmin.UnitOption]) -> None:
         "valid_to": valid_to.isoformat() if valid_to else None,
         "parent": parent_code if parent_id is not None else None,
     }
-
-    def run(s: Any) -> str:
-        saved = refadmin.update_unit(
-            s,
-            actor=actor,
-            unit_id=base.unit_id,
-            expected=base,
-            change=change,
-            now=utcnow(),
-            reason=reason,
-        )
-        return t("reference.done.unit", code=saved.code)
+    run = saving(
+        refadmin.update_unit,
+        "reference.done.unit",
+        reason,
+        unit_id=base.unit_id,
+        expected=base,
+        change=change,
+    )
 
     title = t("reference.units.edit_title", name=base.name, code=base.code)
-    propose("units", title, unit_state(base), after, reason, run)
+    propose("units", title, refadmin.unit_state(base), after, reason, run)
 
 
 def unit_add_form(parents: list[refadmin.UnitOption]) -> None:
@@ -431,8 +472,7 @@ def unit_add_form(parents: list[refadmin.UnitOption]) -> None:
             format_func=lambda v: t("reference.none", lang) if v is None else names.get(v, "?"),
             key=key + "parent",
         )
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     if not submitted:
         return
     data = UnitNew(
@@ -445,10 +485,7 @@ def unit_add_form(parents: list[refadmin.UnitOption]) -> None:
         valid_to=valid_to,
         parent_id=parent_id,
     )
-
-    def run(s: Any) -> str:
-        added = refadmin.add_unit(s, actor=actor, data=data, now=utcnow(), reason=reason)
-        return t("reference.done.unit_added", code=added.code)
+    run = saving(refadmin.add_unit, "reference.done.unit_added", reason, data=data)
 
     after = {
         "code": data.code.strip(),
@@ -466,52 +503,32 @@ def unit_add_form(parents: list[refadmin.UnitOption]) -> None:
 # ------------------------------------------------------------------ categories
 
 
-def category_state(row: CategoryRow) -> dict[str, Any]:
-    return {
-        "name_vi": row.name_vi,
-        "name_en": row.name_en,
-        "default_unit_code": row.default_unit_code,
-        "sort_order": row.sort_order,
-        "active": row.active,
-    }
-
-
 def categories_tab() -> None:
     with session_scope() as s:
         rows = refadmin.list_categories(s, actor=actor)
         routing = refadmin.routing_options(s, actor=actor, now=utcnow())
     st.caption(t("reference.count", n=fmt_int(len(rows))))
-    st.dataframe(
-        pd.DataFrame(
-            {
-                field_label("code"): [r.code for r in rows],
-                field_label("kind"): [label("kind", r.kind) for r in rows],
-                field_label("parent_category"): [r.parent_code or "" for r in rows],
-                field_label("name_vi"): [r.name_vi for r in rows],
-                field_label("name_en"): [r.name_en for r in rows],
-                field_label("default_unit_code"): [r.default_unit_code or "" for r in rows],
-                field_label("active"): [r.active for r in rows],
-                field_label("report_count"): [r.report_count for r in rows],
-            }
-        ),
-        key=CATEGORY_TABLE,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
-        height=table_height(len(rows)),
+    position = selectable(
+        {
+            field_label("code"): [r.code for r in rows],
+            field_label("kind"): [label("kind", r.kind) for r in rows],
+            field_label("parent_category"): [r.parent_code or "" for r in rows],
+            field_label("name_vi"): [r.name_vi for r in rows],
+            field_label("name_en"): [r.name_en for r in rows],
+            field_label("default_unit_code"): [r.default_unit_code or "" for r in rows],
+            field_label("active"): [r.active for r in rows],
+            field_label("report_count"): [r.report_count for r in rows],
+        },
+        CATEGORY_TABLE,
+        len(rows),
     )
-    position = selected_position(CATEGORY_TABLE, len(rows))
-    if position is None:
-        st.caption(t("reference.select_hint"))
-    else:
-        picked = rows[position]
-        base: CategoryRow = base_of(
-            "categories", picked, lambda b: b.category_id == picked.category_id
-        )
-        category_form(base, routing)
-    confirm_panel("categories")
-    with st.expander(t("reference.categories.add_title")):
-        category_add_form(rows, routing)
+    forms_below(
+        "categories",
+        None if position is None else rows[position],
+        lambda r: r.category_id,
+        lambda base: category_form(base, routing),
+        lambda: category_add_form(rows, routing),
+    )
 
 
 def routing_choices(routing: list[refadmin.UnitOption], current: str | None) -> list[str | None]:
@@ -548,8 +565,7 @@ def category_form(base: CategoryRow, routing: list[refadmin.UnitOption]) -> None
             key=key + "active",
             help=t("reference.help.active"),
         )
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     with st.expander(t("reference.categories.delete")):
         st.caption(t("reference.categories.delete_help"))
         reason_input(key + "delete_reason")
@@ -563,18 +579,14 @@ def category_form(base: CategoryRow, routing: list[refadmin.UnitOption]) -> None
     if not submitted:
         return
     change = CategoryEdit(name_vi or "", name_en or "", unit_code, int(sort_order or 0), active)
-
-    def run(s: Any) -> str:
-        saved = refadmin.update_category(
-            s,
-            actor=actor,
-            category_id=base.category_id,
-            expected=base,
-            change=change,
-            now=utcnow(),
-            reason=reason,
-        )
-        return t("reference.done.category", code=saved.code)
+    run = saving(
+        refadmin.update_category,
+        "reference.done.category",
+        reason,
+        category_id=base.category_id,
+        expected=base,
+        change=change,
+    )
 
     after = {
         "name_vi": change.name_vi.strip(),
@@ -583,33 +595,35 @@ def category_form(base: CategoryRow, routing: list[refadmin.UnitOption]) -> None
         "sort_order": change.sort_order,
         "active": active,
     }
-    propose("categories", title, category_state(base), after, reason, run)
+    propose("categories", title, refadmin.category_state(base), after, reason, run)
 
 
 def propose_delete(base: CategoryRow, reason_key: str) -> None:
     """Delete asks for the same reason field as an edit, and the same confirmation."""
     reason = str(st.session_state.get(reason_key) or "")
+    run = saving(
+        refadmin.delete_category,
+        lambda _: t("reference.done.category_deleted", code=base.code),
+        reason,
+        category_id=base.category_id,
+        expected=base,
+    )
 
-    def run(s: Any) -> str:
-        refadmin.delete_category(
-            s,
-            actor=actor,
-            category_id=base.category_id,
-            expected=base,
-            now=utcnow(),
-            reason=reason,
-        )
-        return t("reference.done.category_deleted", code=base.code)
+    propose(
+        "categories",
+        t("reference.confirm.delete", code=base.code),
+        {"code": base.code, **refadmin.category_state(base)},
+        {},
+        reason,
+        run,
+        refused=keep_delete_error,
+        rerun=False,
+    )
 
-    st.session_state.pop(PENDING, None)
-    problem = preview(run)
-    if problem is not None:
-        st.session_state[DELETE_ERROR] = error_text(problem)
-        return
-    title = t("reference.confirm.delete", code=base.code)
-    before = {"code": base.code, **category_state(base)}
-    changes = refadmin.field_changes(before, {})
-    st.session_state[PENDING] = Pending("categories", title, changes, reason.strip(), run)
+
+def keep_delete_error(text: str) -> None:
+    """Shown above the tabs on the next run (a button callback cannot draw)."""
+    st.session_state[DELETE_ERROR] = text
 
 
 def category_add_form(rows: list[CategoryRow], routing: list[refadmin.UnitOption]) -> None:
@@ -641,8 +655,7 @@ def category_add_form(rows: list[CategoryRow], routing: list[refadmin.UnitOption
             key=key + "unit",
         )
         sort_order = c5.number_input(field_label("sort_order"), value=0, step=1, key=key + "order")
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     if not submitted:
         return
     data = CategoryNew(
@@ -654,10 +667,7 @@ def category_add_form(rows: list[CategoryRow], routing: list[refadmin.UnitOption
         default_unit_code=unit_code,
         sort_order=int(sort_order or 0),
     )
-
-    def run(s: Any) -> str:
-        added = refadmin.add_category(s, actor=actor, data=data, now=utcnow(), reason=reason)
-        return t("reference.done.category_added", code=added.code)
+    run = saving(refadmin.add_category, "reference.done.category_added", reason, data=data)
 
     after = {
         "code": data.code.strip(),
@@ -720,27 +730,23 @@ def deadlines_tab() -> None:
             st.dataframe(rules_frame(checked), hide_index=True)
     if review:
         content = text or ""
+        run = saving(
+            refadmin.save_deadline_rules,
+            lambda saved: t("reference.done.deadlines", version=saved.version),
+            reason,
+            content=content,
+            expected_version=base_version,
+        )
 
-        def run(s: Any) -> str:
-            saved = refadmin.save_deadline_rules(
-                s,
-                actor=actor,
-                content=content,
-                expected_version=base_version,
-                now=utcnow(),
-                reason=reason,
-            )
-            return t("reference.done.deadlines", version=saved.version)
-
-        st.session_state.pop(PENDING, None)
-        problem = preview(run)
-        if problem is not None:
-            st.error(t("reference.error.deadline_intro") + " " + error_text(problem))
-        else:
-            changes = refadmin.field_changes({"content": base_text}, {"content": content})
-            title = t("reference.tab.deadlines") + f" v{base_version} → v{base_version + 1}"
-            st.session_state[PENDING] = Pending("deadlines", title, changes, reason.strip(), run)
-            st.rerun()
+        propose(
+            "deadlines",
+            t("reference.tab.deadlines") + f" v{base_version} → v{base_version + 1}",
+            {"content": base_text},
+            {"content": content},
+            reason,
+            run,
+            refused=lambda text: st.error(t("reference.error.deadline_intro") + " " + text),
+        )
     confirm_panel("deadlines")
 
 
@@ -774,49 +780,30 @@ def rules_frame(rules: Any) -> pd.DataFrame:
 # ------------------------------------------------------------------ templates
 
 
-def template_state(row: TemplateRow) -> dict[str, Any]:
-    return {
-        "category_code": row.category_code,
-        "title_vi": row.title_vi,
-        "title_en": row.title_en,
-        "text_vi": row.text_vi,
-        "text_en": row.text_en,
-        "active": row.active,
-    }
-
-
 def templates_tab() -> None:
     with session_scope() as s:
         rows = refadmin.list_templates(s, actor=actor)
         categories = [c.code for c in refadmin.list_categories(s, actor=actor)]
     st.caption(t("reference.count", n=fmt_int(len(rows))))
-    st.dataframe(
-        pd.DataFrame(
-            {
-                field_label("code"): [r.code for r in rows],
-                field_label("kind"): [t(f"reference.template_kind.{r.kind.value}") for r in rows],
-                field_label("category"): [r.category_code or "" for r in rows],
-                field_label("title_vi"): [r.title_vi for r in rows],
-                field_label("active"): [r.active for r in rows],
-            }
-        ),
-        key=TEMPLATE_TABLE,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
+    position = selectable(
+        {
+            field_label("code"): [r.code for r in rows],
+            field_label("kind"): [t(f"reference.template_kind.{r.kind.value}") for r in rows],
+            field_label("category"): [r.category_code or "" for r in rows],
+            field_label("title_vi"): [r.title_vi for r in rows],
+            field_label("active"): [r.active for r in rows],
+        },
+        TEMPLATE_TABLE,
+        len(rows),
+        fit=False,
     )
-    position = selected_position(TEMPLATE_TABLE, len(rows))
-    if position is None:
-        st.caption(t("reference.select_hint"))
-    else:
-        picked = rows[position]
-        base: TemplateRow = base_of(
-            "templates", picked, lambda b: b.template_id == picked.template_id
-        )
-        template_form(base, categories)
-    confirm_panel("templates")
-    with st.expander(t("reference.templates.add_title")):
-        template_add_form(categories)
+    forms_below(
+        "templates",
+        None if position is None else rows[position],
+        lambda r: r.template_id,
+        lambda base: template_form(base, categories),
+        lambda: template_add_form(categories),
+    )
 
 
 def category_choices(categories: list[str], current: str | None) -> list[str | None]:
@@ -850,25 +837,20 @@ def template_form(base: TemplateRow, categories: list[str]) -> None:
         text_vi = st.text_area(field_label("text_vi"), value=base.text_vi, key=key + "xvi")
         title_en = st.text_input(field_label("title_en"), value=base.title_en, key=key + "ten")
         text_en = st.text_area(field_label("text_en"), value=base.text_en, key=key + "xen")
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     if not submitted:
         return
     change = TemplateEdit(
         category, title_vi or "", title_en or "", text_vi or "", text_en or "", active
     )
-
-    def run(s: Any) -> str:
-        saved = refadmin.update_template(
-            s,
-            actor=actor,
-            template_id=base.template_id,
-            expected=base,
-            change=change,
-            now=utcnow(),
-            reason=reason,
-        )
-        return t("reference.done.template", code=saved.code)
+    run = saving(
+        refadmin.update_template,
+        "reference.done.template",
+        reason,
+        template_id=base.template_id,
+        expected=base,
+        change=change,
+    )
 
     after = {
         "category_code": category,
@@ -878,7 +860,7 @@ def template_form(base: TemplateRow, categories: list[str]) -> None:
         "text_en": change.text_en.strip(),
         "active": active,
     }
-    propose("templates", title, template_state(base), after, reason, run)
+    propose("templates", title, refadmin.template_state(base), after, reason, run)
 
 
 def template_add_form(categories: list[str]) -> None:
@@ -902,8 +884,7 @@ def template_add_form(categories: list[str]) -> None:
         text_vi = st.text_area(field_label("text_vi"), key=key + "xvi")
         title_en = st.text_input(field_label("title_en"), key=key + "ten")
         text_en = st.text_area(field_label("text_en"), key=key + "xen")
-        reason = reason_input(key + "reason")
-        submitted = st.form_submit_button(t("reference.review"), key=key + "submit")
+        reason, submitted = review_footer(key)
     if not submitted:
         return
     data = TemplateNew(
@@ -915,10 +896,7 @@ def template_add_form(categories: list[str]) -> None:
         text_en=text_en or "",
         category_code=category,
     )
-
-    def run(s: Any) -> str:
-        added = refadmin.add_template(s, actor=actor, data=data, now=utcnow(), reason=reason)
-        return t("reference.done.template_added", code=added.code)
+    run = saving(refadmin.add_template, "reference.done.template_added", reason, data=data)
 
     after = {
         "code": data.code.strip(),
@@ -960,24 +938,20 @@ def history_tab() -> None:
         st.info(t("reference.history.empty"))
         return
     col = "reference.history.col."
-    st.dataframe(
-        pd.DataFrame(
-            {
-                t(col + "at"): [fmt_datetime(r.at) for r in rows],
-                t(col + "who"): [r.actor_username or t("reference.history.system") for r in rows],
-                t(col + "entity"): [t(f"reference.entity.{r.entity}") for r in rows],
-                t(col + "key"): [r.key_text for r in rows],
-                t(col + "action"): [t(f"reference.event.{r.action}") for r in rows],
-                t(col + "reason"): [r.reason or "" for r in rows],
-                t(col + "changes"): [change_summary(r) for r in rows],
-            }
-        ),
-        key=HISTORY_TABLE,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
+    position = selectable(
+        {
+            t(col + "at"): [fmt_datetime(r.at) for r in rows],
+            t(col + "who"): [r.actor_username or t("reference.history.system") for r in rows],
+            t(col + "entity"): [t(f"reference.entity.{r.entity}") for r in rows],
+            t(col + "key"): [r.key_text for r in rows],
+            t(col + "action"): [t(f"reference.event.{r.action}") for r in rows],
+            t(col + "reason"): [r.reason or "" for r in rows],
+            t(col + "changes"): [change_summary(r) for r in rows],
+        },
+        HISTORY_TABLE,
+        len(rows),
+        fit=False,
     )
-    position = selected_position(HISTORY_TABLE, len(rows))
     if position is None:
         st.caption(t("reference.history.select_hint"))
         return

@@ -82,6 +82,88 @@ def template_row(session: Session, cast: Cast, code: str) -> refadmin.TemplateRo
     return row
 
 
+# The core calls as the tests make them: on the row as the admin was `shown` it (the
+# optimistic "expected"), with the usual reason unless a test is about the reason.
+
+
+def edit_unit(
+    session: Session, actor: Actor, shown: refadmin.UnitRow, change: UnitEdit, now: datetime
+) -> refadmin.UnitRow:
+    return refadmin.update_unit(
+        session,
+        actor=actor,
+        unit_id=shown.unit_id,
+        expected=shown,
+        change=change,
+        now=now,
+        reason=REASON,
+    )
+
+
+def edit_category(
+    session: Session,
+    actor: Actor,
+    shown: refadmin.CategoryRow,
+    change: CategoryEdit,
+    now: datetime,
+) -> refadmin.CategoryRow:
+    return refadmin.update_category(
+        session,
+        actor=actor,
+        category_id=shown.category_id,
+        expected=shown,
+        change=change,
+        now=now,
+        reason=REASON,
+    )
+
+
+def remove_category(
+    session: Session, actor: Actor, shown: refadmin.CategoryRow, now: datetime
+) -> None:
+    refadmin.delete_category(
+        session,
+        actor=actor,
+        category_id=shown.category_id,
+        expected=shown,
+        now=now,
+        reason=REASON,
+    )
+
+
+def edit_template(
+    session: Session,
+    actor: Actor,
+    shown: refadmin.TemplateRow,
+    change: TemplateEdit,
+    now: datetime,
+    reason: str = REASON,
+) -> refadmin.TemplateRow:
+    return refadmin.update_template(
+        session,
+        actor=actor,
+        template_id=shown.template_id,
+        expected=shown,
+        change=change,
+        now=now,
+        reason=reason,
+    )
+
+
+def save_rules(
+    session: Session,
+    actor: Actor,
+    content: str,
+    version: int,
+    now: datetime,
+    reason: str = REASON,
+) -> refadmin.DeadlineDocument:
+    """Save the deadline text as read at `version`."""
+    return refadmin.save_deadline_rules(
+        session, actor=actor, content=content, expected_version=version, now=now, reason=reason
+    )
+
+
 @pytest.fixture
 def cast(session: Session, now: datetime) -> Cast:
     c = Cast(session, now)
@@ -97,20 +179,18 @@ def test_renaming_a_unit_and_ending_its_validity_writes_one_event(
 ) -> None:
     shown = the_unit(session, "SXD", UnitKind.DEPARTMENT)
     assert (shown.name, shown.valid_to) == ("Sở Xây dựng", None)
-    after = refadmin.update_unit(
+    after = edit_unit(
         session,
-        actor=cast.admin,
-        unit_id=shown.unit_id,
-        expected=shown,
-        change=UnitEdit(
+        cast.admin,
+        shown,
+        UnitEdit(
             name="Sở Xây dựng Hà Nội",
             name_en=shown.name_en,
             valid_from=None,
             valid_to=date(2025, 6, 30),
             parent_id=None,
         ),
-        now=now,
-        reason=REASON,
+        now,
     )
     session.commit()
     unit = session.get(Unit, shown.unit_id)
@@ -150,16 +230,9 @@ def test_a_bad_unit_edit_is_refused_and_nothing_written(
         "valid_to": None,
         "parent_id": None,
     } | edit
+    change = UnitEdit(**values)  # type: ignore[arg-type]
     with pytest.raises(RefAdminError) as err:
-        refadmin.update_unit(
-            session,
-            actor=cast.admin,
-            unit_id=shown.unit_id,
-            expected=shown,
-            change=UnitEdit(**values),  # type: ignore[arg-type]
-            now=now,
-            reason=REASON,
-        )
+        edit_unit(session, cast.admin, shown, change, now)
     assert err.value.code == code
     session.rollback()
     assert the_unit(session, "SXD", UnitKind.DEPARTMENT) == shown
@@ -176,14 +249,12 @@ def test_a_parent_below_the_unit_itself_is_refused(
         if r.parent_id == district.unit_id
     )
     with pytest.raises(RefAdminError) as err:
-        refadmin.update_unit(
+        edit_unit(
             session,
-            actor=cast.admin,
-            unit_id=district.unit_id,
-            expected=district,
-            change=UnitEdit(district.name, district.name_en, None, None, ward.unit_id),
-            now=now,
-            reason=REASON,
+            cast.admin,
+            district,
+            UnitEdit(district.name, district.name_en, None, None, ward.unit_id),
+            now,
         )
     assert err.value.code == "parent_cycle"
     session.rollback()
@@ -196,25 +267,16 @@ def test_a_stale_unit_edit_names_who_changed_it(
     shown = the_unit(session, "SXD", UnitKind.DEPARTMENT)
     other_admin = make_user(session, now, "quan_tri_2", Role.ADMIN)
     edit = UnitEdit("Sở Xây dựng (mới)", shown.name_en, None, None, None)
-    refadmin.update_unit(
-        session,
-        actor=other_admin,
-        unit_id=shown.unit_id,
-        expected=shown,
-        change=edit,
-        now=now,
-        reason=REASON,
-    )
+    edit_unit(session, other_admin, shown, edit, now)
     session.commit()
     with pytest.raises(ReferenceConflict) as err:
-        refadmin.update_unit(
+        # `shown`: what the first admin saw before the change
+        edit_unit(
             session,
-            actor=cast.admin,
-            unit_id=shown.unit_id,
-            expected=shown,  # what the first admin saw before the change
-            change=UnitEdit("Sở Xây dựng Thủ đô", shown.name_en, None, None, None),
-            now=LATER,
-            reason=REASON,
+            cast.admin,
+            shown,
+            UnitEdit("Sở Xây dựng Thủ đô", shown.name_en, None, None, None),
+            LATER,
         )
     assert (err.value.changed_by, err.value.changed_at) == ("quan_tri_2", now)
     session.rollback()
@@ -278,22 +340,9 @@ def test_only_the_administrator_may_edit(
     shown = the_unit(session, "SXD", UnitKind.DEPARTMENT)
     calls = [
         lambda: refadmin.list_units(session, actor=actor),
-        lambda: refadmin.update_unit(
-            session,
-            actor=actor,
-            unit_id=shown.unit_id,
-            expected=shown,
-            change=UnitEdit("Đổi tên", None, None, None, None),
-            now=now,
-            reason=REASON,
-        ),
-        lambda: refadmin.save_deadline_rules(
-            session,
-            actor=actor,
-            content=FILE_TEXT.replace("due_soon_hours: 8", "due_soon_hours: 4"),
-            expected_version=0,
-            now=now,
-            reason=REASON,
+        lambda: edit_unit(session, actor, shown, UnitEdit("Đổi tên", None, None, None, None), now),
+        lambda: save_rules(
+            session, actor, FILE_TEXT.replace("due_soon_hours: 8", "due_soon_hours: 4"), 0, now
         ),
         lambda: refadmin.reference_history(session, actor=actor),
     ]
@@ -322,15 +371,14 @@ def test_an_admin_demoted_since_login_is_refused(
 def test_a_missing_reason_is_refused(session: Session, cast: Cast, now: datetime) -> None:
     row = template_row(session, cast, "tu_choi_tranh_chap_dat_dai")
     with pytest.raises(RefAdminError) as err:
-        refadmin.update_template(
+        edit_template(
             session,
-            actor=cast.admin,
-            template_id=row.template_id,
-            expected=row,
-            change=TemplateEdit(
+            cast.admin,
+            row,
+            TemplateEdit(
                 row.category_code, row.title_vi, row.title_en, row.text_vi, row.text_en, False
             ),
-            now=now,
+            now,
             reason="  ok ",
         )
     assert (err.value.code, err.value.values) == ("reason_required", {"min": 5})
@@ -346,14 +394,12 @@ def test_deactivating_a_category_is_logged_as_such(
     session: Session, cast: Cast, now: datetime
 ) -> None:
     shown = category_row(session, cast, "rac_thai")
-    refadmin.update_category(
+    edit_category(
         session,
-        actor=cast.admin,
-        category_id=shown.category_id,
-        expected=shown,
-        change=CategoryEdit(shown.name_vi, shown.name_en, None, shown.sort_order, False),
-        now=now,
-        reason=REASON,
+        cast.admin,
+        shown,
+        CategoryEdit(shown.name_vi, shown.name_en, None, shown.sort_order, False),
+        now,
     )
     session.commit()
     assert not category_row(session, cast, "rac_thai").active
@@ -368,16 +414,12 @@ def test_init_db_keeps_what_an_admin_edited(session: Session, cast: Cast, now: d
     """`make run` runs init-db each time: it must not put the file's name back over the
     admin's edit, and it says how many rows it left alone."""
     shown = category_row(session, cast, "rac_thai")
-    refadmin.update_category(
+    edit_category(
         session,
-        actor=cast.admin,
-        category_id=shown.category_id,
-        expected=shown,
-        change=CategoryEdit(
-            "Rác thải sinh hoạt, đô thị", shown.name_en, None, shown.sort_order, True
-        ),
-        now=now,
-        reason=REASON,
+        cast.admin,
+        shown,
+        CategoryEdit("Rác thải sinh hoạt, đô thị", shown.name_en, None, shown.sort_order, True),
+        now,
     )
     session.commit()
     summary = load_reference_data(session, now + timedelta(hours=1))
@@ -391,14 +433,12 @@ def test_an_unknown_routing_unit_is_refused(session: Session, cast: Cast, now: d
     shown = category_row(session, cast, "mat_dien")
     for code, problem in (("EVN-XX", "unit_unknown"), ("00037", "unit_unknown")):
         with pytest.raises(RefAdminError) as err:
-            refadmin.update_category(
+            edit_category(
                 session,
-                actor=cast.admin,
-                category_id=shown.category_id,
-                expected=shown,
-                change=CategoryEdit(shown.name_vi, shown.name_en, code, shown.sort_order, True),
-                now=now,
-                reason=REASON,
+                cast.admin,
+                shown,
+                CategoryEdit(shown.name_vi, shown.name_en, code, shown.sort_order, True),
+                now,
             )
         assert (err.value.code, err.value.values) == (problem, {"code": code})
     session.rollback()
@@ -415,14 +455,7 @@ def test_a_category_that_reports_use_cannot_be_deleted(
     shown = category_row(session, cast, "rac_thai")
     assert shown.report_count == 2
     with pytest.raises(RefAdminError) as err:
-        refadmin.delete_category(
-            session,
-            actor=cast.admin,
-            category_id=shown.category_id,
-            expected=shown,
-            now=now,
-            reason=REASON,
-        )
+        remove_category(session, cast.admin, shown, now)
     assert (err.value.code, err.value.values) == (
         "category_in_use",
         {"code": "rac_thai", "reports": 2},
@@ -446,14 +479,7 @@ def test_a_category_added_by_mistake_can_be_deleted(
     with pytest.raises(RefAdminError) as err:
         refadmin.add_category(session, actor=cast.admin, data=new, now=now, reason=REASON)
     assert err.value.code == "code_taken"
-    refadmin.delete_category(
-        session,
-        actor=cast.admin,
-        category_id=added.category_id,
-        expected=added,
-        now=LATER,
-        reason=REASON,
-    )
+    remove_category(session, cast.admin, added, LATER)
     session.commit()
     assert session.exec(select(Category).where(Category.code == "o_nhiem_tieng_on")).first() is None
     assert [(e.action, e.at) for e in ref_events(session)] == [("create", now), ("delete", LATER)]
@@ -465,17 +491,10 @@ def test_a_category_added_by_mistake_can_be_deleted(
 def test_template_text_edit_and_new_template(session: Session, cast: Cast, now: datetime) -> None:
     shown = template_row(session, cast, "tu_choi_tranh_chap_dat_dai")
     new_text = "Đề nghị công dân liên hệ UBND phường, xã nơi có đất."
-    refadmin.update_template(
-        session,
-        actor=cast.admin,
-        template_id=shown.template_id,
-        expected=shown,
-        change=TemplateEdit(
-            shown.category_code, shown.title_vi, shown.title_en, new_text, shown.text_en, True
-        ),
-        now=now,
-        reason=REASON,
+    new_vi = TemplateEdit(
+        shown.category_code, shown.title_vi, shown.title_en, new_text, shown.text_en, True
     )
+    edit_template(session, cast.admin, shown, new_vi, now)
     with pytest.raises(RefAdminError) as err:
         refadmin.add_template(
             session,
@@ -496,17 +515,7 @@ def test_template_text_edit_and_new_template(session: Session, cast: Cast, now: 
     session.rollback()
     assert ref_events(session) == []  # the rollback took the good edit too: one transaction
 
-    refadmin.update_template(
-        session,
-        actor=cast.admin,
-        template_id=shown.template_id,
-        expected=shown,
-        change=TemplateEdit(
-            shown.category_code, shown.title_vi, shown.title_en, new_text, shown.text_en, True
-        ),
-        now=now,
-        reason=REASON,
-    )
+    edit_template(session, cast.admin, shown, new_vi, now)
     session.commit()
     stored = session.exec(select(Template).where(Template.code == shown.code)).one()
     assert stored.text_vi == new_text
@@ -529,14 +538,7 @@ def test_a_saved_rule_sets_the_deadline_of_the_next_dispatched_report(
     assert before.due_at == hn(2024, 8, 15, 10)  # the file: 40 working hours
     doc = refadmin.deadline_document(session, actor=cast.admin)
     assert (doc.version, doc.stored, doc.content) == (0, False, FILE_TEXT)
-    saved = refadmin.save_deadline_rules(
-        session,
-        actor=cast.admin,
-        content=FILE_TEXT + RAC_THAI_16H,
-        expected_version=0,
-        now=now,
-        reason=REASON,
-    )
+    saved = save_rules(session, cast.admin, FILE_TEXT + RAC_THAI_16H, 0, now)
     session.commit()
     assert saved.version == 1
     after = make_report(session, now, category_code="rac_thai")
@@ -561,15 +563,11 @@ def test_a_saved_rule_sets_the_deadline_of_the_next_created_report(
     first = make_report(session, now, category_code="mat_dien")
     assert first.due_at == hn(2024, 8, 15, 10)
     v1 = FILE_TEXT + "  - {kind: onsite, category: mat_dien, priority: normal, hours: 8}\n"
-    refadmin.save_deadline_rules(
-        session, actor=cast.admin, content=v1, expected_version=0, now=now, reason=REASON
-    )
+    save_rules(session, cast.admin, v1, 0, now)
     session.commit()
     assert make_report(session, now, category_code="mat_dien").due_at == hn(2024, 8, 9, 10)
     v2 = v1.replace("priority: normal, hours: 8}", "priority: normal, hours: 3}")
-    refadmin.save_deadline_rules(
-        session, actor=cast.admin, content=v2, expected_version=1, now=LATER, reason=REASON
-    )
+    save_rules(session, cast.admin, v2, 1, LATER)
     session.commit()
     assert make_report(session, now, category_code="mat_dien").due_at == hn(
         2024, 8, 8, 14
@@ -593,9 +591,7 @@ def test_bad_deadline_text_is_refused_with_its_line_and_nothing_written(
 ) -> None:
     text = FILE_TEXT + extra
     with pytest.raises(DeadlineTextError) as err:
-        refadmin.save_deadline_rules(
-            session, actor=cast.admin, content=text, expected_version=0, now=now, reason=REASON
-        )
+        save_rules(session, cast.admin, text, 0, now)
     appended = len(FILE_TEXT.splitlines()) + 1
     assert err.value.line == appended + line  # an unclosed "{" is noticed on the next line
     assert reason in err.value.reason
@@ -607,19 +603,11 @@ def test_bad_deadline_text_is_refused_with_its_line_and_nothing_written(
 
 def test_a_stale_deadline_save_is_refused(session: Session, cast: Cast, now: datetime) -> None:
     text = FILE_TEXT + RAC_THAI_16H
-    refadmin.save_deadline_rules(
-        session, actor=cast.admin, content=text, expected_version=0, now=now, reason=REASON
-    )
+    save_rules(session, cast.admin, text, 0, now)
     session.commit()
     with pytest.raises(ReferenceConflict) as err:
-        refadmin.save_deadline_rules(
-            session,
-            actor=cast.admin,
-            content=text.replace("hours: 16", "hours: 24"),
-            expected_version=0,  # read before the first save
-            now=LATER,
-            reason=REASON,
-        )
+        # version 0: the text was read before the first save
+        save_rules(session, cast.admin, text.replace("hours: 16", "hours: 24"), 0, LATER)
     assert (err.value.changed_by, err.value.changed_at) == ("quan_tri", now)
     session.rollback()
     doc = refadmin.deadline_document(session, actor=cast.admin)
@@ -634,21 +622,19 @@ def test_history_lists_changes_newest_first_with_before_and_after(
     session: Session, cast: Cast, now: datetime
 ) -> None:
     shown = the_unit(session, "SXD", UnitKind.DEPARTMENT)
-    refadmin.update_unit(
+    edit_unit(
         session,
-        actor=cast.admin,
-        unit_id=shown.unit_id,
-        expected=shown,
-        change=UnitEdit(shown.name, "Hanoi Construction Department", None, None, None),
-        now=now,
-        reason=REASON,
+        cast.admin,
+        shown,
+        UnitEdit(shown.name, "Hanoi Construction Department", None, None, None),
+        now,
     )
-    refadmin.save_deadline_rules(
+    save_rules(
         session,
-        actor=cast.admin,
-        content=FILE_TEXT + RAC_THAI_16H,
-        expected_version=0,
-        now=LATER,
+        cast.admin,
+        FILE_TEXT + RAC_THAI_16H,
+        0,
+        LATER,
         reason="Rác thải cần xử lý nhanh hơn",
     )
     session.commit()
