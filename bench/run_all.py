@@ -144,7 +144,7 @@ def main() -> int:
     ):
         if name in chosen:
             print(f"== {name}", flush=True)
-            results = module.run(url, args.repeat)  # type: ignore[arg-type]
+            results = module.run(url, repeat=args.repeat)  # type: ignore[arg-type]
             sections += _measures(f"`bench_{name}.py`, {args.reports:,} reports", results)
     if "import" in chosen:
         print("== import", flush=True)
