@@ -159,13 +159,19 @@ def default_week(session: Session, *, now: datetime) -> IsoWeek:
     return week_containing(moment).previous()
 
 
-def week_choices(session: Session, *, now: datetime, count: int = 52) -> list[IsoWeek]:
+MAX_WEEK_CHOICES: Final = 520  # ten years of weekly meetings
+
+
+def week_choices(session: Session, *, now: datetime) -> list[IsoWeek]:
     """Weeks a user may pick, newest first: from the week of the data's latest event
-    (running weeks included, shown as provisional) back `count` weeks."""
+    (running weeks included, shown as provisional) back to the week of the first report,
+    so any meeting since launch can be reproduced."""
     latest = queries.latest_event_at(session)
     newest = week_containing(min(latest, now) if latest is not None else now)
+    first = session.connection().execute(sa.select(sa.func.min(_REPORT.c.submitted_at))).scalar()
+    oldest = week_containing(first) if first is not None else newest
     weeks = [newest]
-    while len(weeks) < max(1, count):
+    while weeks[-1].monday > oldest.monday and len(weeks) < MAX_WEEK_CHOICES:
         weeks.append(weeks[-1].previous())
     return weeks
 

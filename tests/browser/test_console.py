@@ -50,6 +50,11 @@ DIRECT_URL_BY: dict[str, Role] = {
     "cases": Role.LEADER,
     "units": Role.ANALYST,
     "users": Role.ADMIN,
+    "map": Role.LEADER,
+    "analytics": Role.ANALYST,
+    "weekly": Role.DISPATCHER,
+    "interchange": Role.DISPATCHER,
+    "reference": Role.ADMIN,
 }
 
 # Widgets that carry report data; none may appear for someone logged out.

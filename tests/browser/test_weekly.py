@@ -1,8 +1,9 @@
 """The weekly review in a real browser: a leader opens it, exports the PDF (a frozen copy
 is kept), downloads it, and compares the copy with the figures now.
 
-The demo city runs to Thu 8 Aug 2024, so the page opens on week 31 (29/07–04/08), the
-last complete week; by 8 Aug some of that week's reports had moved on, so the copy's
+The demo city runs to Thu 8 Aug 2024; the leader picks week 31 (29/07–04/08), its last
+complete week (the page opens on the last complete week before the newest event, which
+other browser tests move to today); by 8 Aug some of that week's reports had moved on, so the copy's
 figures differ from the figures now. The cumulative block comes first and the units'
 tables show the overdue backlog (the demo city has overdue reports by then).
 """
@@ -29,6 +30,11 @@ def test_leader_exports_the_weekly_pdf_and_compares_the_copy(
     open_nav(page, vi("page.weekly"))
     expect(page.get_by_role("heading", name=vi("page.weekly"))).to_be_visible()
     expect(page.get_by_text(vi("weekly.section.bottlenecks"))).to_be_visible()
+    picker = page.get_by_role("combobox", name=vi("weekly.pick_week"), exact=True)
+    picker.click()
+    picker.fill("31/2024")
+    page.get_by_role("option", name="Tuần 31/2024 (29/07/2024 – 04/08/2024)").click()
+    wait_for_app(page)
     expect(page.get_by_text("Tuần 29/07/2024 – 04/08/2024")).to_be_visible()
     cumulative = page.get_by_role(
         "heading", name="1. Lũy kế đến hết tuần (phản ánh gửi đến hết 04/08/2024)"

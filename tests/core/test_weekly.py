@@ -39,12 +39,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ihanoi_core import queries, weekly
 from ihanoi_core.cli import main
 from ihanoi_core.config import HANOI_TZ
 from ihanoi_core.db import get_engine
+from ihanoi_core.models import Report
 from ihanoi_core.performance import UnitRow
 from ihanoi_core.queries import BucketCounts, ReportFilter, SatisfactionCounts, Step
 from ihanoi_core.vocab import Kind, UnitKind
@@ -116,6 +117,15 @@ def test_default_week_is_the_last_complete_week_before_the_latest_event(
     # whatever today's date.
     assert weekly.default_week(session, now=LATER) == W31
     assert weekly.default_week(session, now=hanoi(8, 6, 9)) == W31  # now in W32 too
+
+
+def test_every_week_since_the_first_report_can_be_picked(session: Session, city: City) -> None:
+    """A meeting may ask for any week since launch, not only the last year's."""
+    first = min(r.submitted_at for r in session.exec(select(Report)))
+    weeks = weekly.week_choices(session, now=LATER)
+    assert weeks[0] == weekly.week_containing(hanoi(8, 8, 12))  # the latest event's week
+    assert weeks[-1] == weekly.week_containing(first)
+    assert [w.previous() for w in weeks[:-1]] == weeks[1:]  # newest first, none skipped
 
 
 # ------------------------------------------------------------------ the figures
