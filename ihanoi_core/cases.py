@@ -37,7 +37,7 @@ from ihanoi_core.deadlines import (
     DeadlineRules,
     due_soon_cutoff,
     is_overdue,
-    load_deadline_rules,
+    rules_for,
     time_left_hours,
 )
 from ihanoi_core.errors import ConflictError, NotFound, PermissionDenied
@@ -514,11 +514,16 @@ class _Clock:
 
     @classmethod
     def at(
-        cls, now: datetime, calendar: WorkingCalendar | None, rules: DeadlineRules | None
+        cls,
+        session: Session,
+        now: datetime,
+        calendar: WorkingCalendar | None,
+        rules: DeadlineRules | None,
     ) -> _Clock:
+        """The clock on the deadline rules in force (an admin may have edited them)."""
         _check_aware(now)
         cal = calendar or load_calendar()
-        return cls(now, cal, due_soon_cutoff(now, cal, rules or load_deadline_rules()))
+        return cls(now, cal, due_soon_cutoff(now, cal, rules or rules_for(session)))
 
     def flags(self, status: Status, due_at: datetime | None) -> tuple[bool, bool, float | None]:
         """(overdue, due soon, working hours left) of an open report; closed: no flags."""
@@ -533,42 +538,50 @@ class _Clock:
         return overdue, soon, left
 
 
-def _row(m: Any, clock: _Clock) -> CaseRow:
+def _shared_fields(m: Any, clock: _Clock) -> dict[str, Any]:
+    """The fields a list row and the detail both show, from the same joined columns."""
     status = Status(m["status"])
     overdue, soon, left = clock.flags(status, m["due_at"])
-    return CaseRow(
-        id=int(m["id"]),
-        code=m["code"],
-        title=m["title"],
-        kind=Kind(m["kind"]),
-        category_code=m["category_code"],
-        category_name_vi=m["category_name_vi"],
-        category_name_en=m["category_name_en"],
-        status=status,
-        bucket=STATUS_BUCKET[status],
-        priority=Priority(m["priority"]),
-        unit_id=m["current_unit_id"],
-        unit_name=m["unit_name"],
-        district_name=m["district_name"],
-        ward_name=m["ward_name"],
-        assignee_name=m["assignee_name"],
-        submitted_at=m["submitted_at"],
-        due_at=m["due_at"],
-        is_overdue=overdue,
-        is_due_soon=soon,
-        time_left_hours=left,
-        version=int(m["version"]),
-    )
+    return {
+        "id": int(m["id"]),
+        "code": m["code"],
+        "title": m["title"],
+        "kind": Kind(m["kind"]),
+        "category_code": m["category_code"],
+        "category_name_vi": m["category_name_vi"],
+        "category_name_en": m["category_name_en"],
+        "status": status,
+        "bucket": STATUS_BUCKET[status],
+        "priority": Priority(m["priority"]),
+        "unit_id": m["current_unit_id"],
+        "unit_name": m["unit_name"],
+        "district_name": m["district_name"],
+        "ward_name": m["ward_name"],
+        "assignee_name": m["assignee_name"],
+        "submitted_at": m["submitted_at"],
+        "due_at": m["due_at"],
+        "is_overdue": overdue,
+        "is_due_soon": soon,
+        "time_left_hours": left,
+        "version": int(m["version"]),
+    }
+
+
+def _row(m: Any, clock: _Clock) -> CaseRow:
+    return CaseRow(**_shared_fields(m, clock))
 
 
 # --------------------------------------------------------------- the list
 
 
 def due_soon_cutoff_at(
-    now: datetime, calendar: WorkingCalendar | None = None, rules: DeadlineRules | None = None
+    session: Session,
+    now: datetime,
+    calendar: WorkingCalendar | None = None,
+    rules: DeadlineRules | None = None,
 ) -> datetime:
-    """`CaseFilter.due_soon_before` for "due soon" at `now`, on the shipped calendar/rules."""
-    return _Clock.at(now, calendar, rules).due_soon_cutoff
+    """`CaseFilter.due_soon_before` for "due soon" at `now`, on the rules in force."""
+    return _Clock.at(session, now, calendar, rules).due_soon_cutoff
 
 
 def list_cases(
@@ -589,7 +602,7 @@ def list_cases(
     end is clamped to the last page (a filter that shrank the list keeps the user on a
     page with rows).
     """
-    clock = _Clock.at(now, calendar, rules)
+    clock = _Clock.at(session, now, calendar, rules)
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     conditions = case_conditions(session, filt, now)
     scope = _visible_to(viewer)
@@ -634,7 +647,7 @@ def my_queue(
     The statuses mirror the transition table, so the queue never lists a report
     whose buttons would be empty.
     """
-    clock = _Clock.at(now, calendar, rules)
+    clock = _Clock.at(session, now, calendar, rules)
     r = _REPORT.c
     mine = sa.and_(r.status == Status.ASSIGNED.value, r.assignee_id == actor.user_id)
     condition: ColumnElement[bool]
@@ -858,42 +871,24 @@ def case_detail(
     now, exactly as `workflow.apply` will judge it. `with_attachment_data` loads the
     files' bytes (the detail panel shows the photos; a list never needs them).
     """
-    clock = _Clock.at(now, calendar, rules)
+    clock = _Clock.at(session, now, calendar, rules)
     m = _report_row(session, report_id, viewer)
-    status = Status(m["status"])
-    overdue, soon, left = clock.flags(status, m["due_at"])
-    deadline_rules = rules or load_deadline_rules()
+    deadline_rules = rules or rules_for(session)
     placeholder = deadline_rules.is_placeholder(m["kind"], m["priority"], m["category_code"])
     current = _current_actor(session, viewer)
     actions = allowed_actions(_state_of_row(m), current) if current is not None else []
     attachments = _attachments(session, report_id, with_attachment_data)
     return CaseDetail(
-        id=int(m["id"]),
-        code=m["code"],
-        title=m["title"],
+        **_shared_fields(m, clock),
         description=m["description"] or "",
         address=m["address"] or "",
         lat=m["lat"],
         lon=m["lon"],
-        kind=Kind(m["kind"]),
-        category_code=m["category_code"],
-        category_name_vi=m["category_name_vi"],
-        category_name_en=m["category_name_en"],
-        status=status,
-        bucket=STATUS_BUCKET[status],
-        priority=Priority(m["priority"]),
-        submitted_at=m["submitted_at"],
         received_at=m["received_at"],
         arrived_at=m["arrived_at"],
         receipt_due_at=m["receipt_due_at"],
-        due_at=m["due_at"],
         finished_at=m["finished_at"],
-        unit_id=m["current_unit_id"],
-        unit_name=m["unit_name"],
-        district_name=m["district_name"],
-        ward_name=m["ward_name"],
         assignee_id=m["assignee_id"],
-        assignee_name=m["assignee_name"],
         result_text=m["result_text"],
         is_public=bool(m["is_public"]),
         rating=Rating(m["rating"]) if m["rating"] else None,
@@ -901,10 +896,6 @@ def case_detail(
         bounce_count=int(m["bounce_count"]),
         routing_flag=RoutingFlag(m["routing_flag"]) if m["routing_flag"] else None,
         source=m["source"],
-        version=int(m["version"]),
-        is_overdue=overdue,
-        is_due_soon=soon,
-        time_left_hours=left,
         deadline_is_placeholder=placeholder,
         attachments=attachments,
         timeline=_timeline(session, report_id, attachments),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ihanoi_core.cases import UnitOption, filter_options, list_cases
+from ihanoi_core.cases import UnitOption, due_soon_cutoff_at, filter_options, list_cases
 from ihanoi_core.geostats import ward_options
 from ihanoi_core.vocab import Role
 from ihanoi_ui import state_keys
@@ -38,6 +38,7 @@ show_bulk_result()
 
 with session_scope() as session:
     options = filter_options(session)
+    due_soon_before = due_soon_cutoff_at(session, now)  # on the deadline rules in force
 
 
 def ward_choices(district_id: int | None) -> list[UnitOption]:
@@ -45,7 +46,7 @@ def ward_choices(district_id: int | None) -> list[UnitOption]:
         return ward_options(session, district_id)
 
 
-choice = case_filters(options, now, lang, ward_choices)
+choice = case_filters(options, due_soon_before, lang, ward_choices)
 if st.session_state.get(state_keys.CASE_FILTERS) != choice.signature():
     st.session_state[state_keys.CASE_FILTERS] = choice.signature()
     st.session_state[PAGE_KEY] = 1

@@ -16,7 +16,6 @@ from ihanoi_core.cases import (
     CaseOrder,
     FilterOptions,
     UnitOption,
-    due_soon_cutoff_at,
 )
 from ihanoi_core.vocab import Bucket, Kind, Priority, Status
 from ihanoi_ui.components.case_table import distinct_labels
@@ -59,10 +58,14 @@ WardChoices = Callable[[int | None], Sequence[UnitOption]]
 
 
 def case_filters(
-    options: FilterOptions, now: datetime, lang: str, ward_choices: WardChoices | None = None
+    options: FilterOptions,
+    due_soon_before: datetime,
+    lang: str,
+    ward_choices: WardChoices | None = None,
 ) -> ListChoice:
     """Draw the search box and the filters; return what they select.
 
+    `due_soon_before` is the core's cutoff for "due soon" now (`due_soon_cutoff_at`).
     `ward_choices(district_id)` gives the wards or communes to offer once the district
     is known (the core's `geostats.ward_options`); without it there is no ward filter.
     """
@@ -182,7 +185,7 @@ def case_filters(
         date_from=date_from if not isinstance(date_from, tuple) else None,
         date_to=date_to if not isinstance(date_to, tuple) else None,
         overdue_only=overdue,
-        due_soon_before=due_soon_cutoff_at(now) if due_soon else None,
+        due_soon_before=due_soon_before if due_soon else None,
         text=text.strip(),
     )
     return ListChoice(filt, CaseOrder(order), int(page_size))

@@ -684,3 +684,25 @@ def test_filenames_are_sanitised(name: str, expected: str) -> None:
     file_type = sniff_type(PNG)
     assert file_type is not None
     assert sanitize_filename(name, file_type) == expected
+
+
+def test_due_soon_follows_the_deadline_rules_an_admin_saved(
+    session: Session, now: datetime
+) -> None:
+    """The case list's "due soon" uses the rules in force, not only the shipped file."""
+    from ihanoi_core.cases import due_soon_cutoff_at
+    from ihanoi_core.config import reference_path
+    from ihanoi_core.models import ReferenceDocument
+
+    shipped = due_soon_cutoff_at(session, now)
+    text = reference_path("deadlines.yaml").read_text(encoding="utf-8")
+    assert "due_soon_hours: 8\n" in text
+    session.add(
+        ReferenceDocument(
+            name="deadlines",
+            content=text.replace("due_soon_hours: 8\n", "due_soon_hours: 16\n"),
+            updated_at=now,
+        )
+    )
+    session.commit()
+    assert due_soon_cutoff_at(session, now) > shipped
